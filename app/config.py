@@ -1,0 +1,257 @@
+"""Settings, parsed once from the environment into one typed, immutable object.
+
+Every variable of the contract's configuration table is read here and nowhere else. A bad value fails at start-up
+with a :class:`ConfigError` that names the variable, so an operator sees ``JWT_SECRET: must be at least 32 bytes``
+instead of a stack trace from deep inside a library an hour later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, Literal
+
+import msgspec
+from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+
+__all__ = (
+    "DEV_JWT_SECRET",
+    "MIGRATIONS_VERSION_TABLE",
+    "ConfigError",
+    "RateLimit",
+    "Settings",
+    "alchemy_config",
+)
+
+PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+MIGRATIONS_VERSION_TABLE: Final = "alembic_versions"
+
+#: Used only when ``APP_ENV=development`` and ``JWT_SECRET`` is unset; production refuses to start with it.
+DEV_JWT_SECRET: Final = "development-only-insecure-jwt-secret-change-me"
+
+_ALGORITHMS: Final = ("HS256", "HS384", "HS512")
+_RATE_UNITS: Final = ("second", "minute", "hour", "day")
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value the service cannot run with."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+class RateLimit(msgspec.Struct, frozen=True):
+    """``count`` requests per ``unit`` (Litestar's rate-limit units)."""
+
+    count: int
+    unit: Literal["second", "minute", "hour", "day"]
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.unit}"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The service's configuration. Build it with :meth:`from_env`; tests pass their own mapping."""
+
+    app_env: Literal["development", "production"] = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 1_209_600
+    cookie_secure: bool = True
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    email_from: str = "Orders <orders@example.com>"
+    email_backend: Literal["smtp", "console"] = "console"
+    rate_limit_auth: RateLimit = RateLimit(count=10, unit="minute")
+    cors_origins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    # Operational knobs beyond the contract's table (documented in the README).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    data_dir: Path = PROJECT_ROOT / ".data"
+    worker_in_process: bool = False
+    worker_concurrency: int = 10
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate the environment. Raises :class:`ConfigError` naming the first bad variable."""
+        env = _Env(os.environ if environ is None else environ)
+        app_env = env.choice("APP_ENV", ("development", "production"), "development")
+        production = app_env == "production"
+
+        database_url = env.str("DATABASE_URL")
+        if database_url is not None and not database_url.startswith("postgresql+asyncpg://"):
+            raise ConfigError("DATABASE_URL", "must be a postgresql+asyncpg:// URL")
+        redis_url = env.str("REDIS_URL")
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://")):
+            raise ConfigError("REDIS_URL", "must be a redis:// or rediss:// URL")
+        if production and database_url is None:
+            raise ConfigError(
+                "DATABASE_URL",
+                "is required when APP_ENV=production (embedded servers are dev-only)",
+            )
+        if production and redis_url is None:
+            raise ConfigError(
+                "REDIS_URL",
+                "is required when APP_ENV=production (embedded servers are dev-only)",
+            )
+
+        jwt_secret = env.str("JWT_SECRET")
+        if jwt_secret is None:
+            if production:
+                raise ConfigError("JWT_SECRET", "is required when APP_ENV=production")
+            jwt_secret = DEV_JWT_SECRET
+        elif len(jwt_secret.encode()) < 32:
+            raise ConfigError("JWT_SECRET", "must be at least 32 bytes")
+        if production and (jwt_secret == DEV_JWT_SECRET or len(set(jwt_secret)) < 10):
+            raise ConfigError("JWT_SECRET", "is too weak for production; use 32+ random bytes")
+
+        smtp_host = env.str("SMTP_HOST")
+        smtp_tls = env.choice("SMTP_TLS", ("starttls", "tls", "none"), "starttls")
+        default_port = {"starttls": 587, "tls": 465, "none": 25}[smtp_tls]
+        email_backend = env.choice("EMAIL_BACKEND", ("smtp", "console"), "smtp" if smtp_host else "console")
+        if email_backend == "smtp" and not smtp_host:
+            raise ConfigError("SMTP_HOST", "is required when EMAIL_BACKEND=smtp")
+
+        return cls(
+            app_env=app_env,  # type: ignore[arg-type]
+            database_url=database_url,
+            redis_url=redis_url,
+            jwt_secret=jwt_secret,
+            jwt_algorithm=env.choice("JWT_ALGORITHM", _ALGORITHMS, "HS256"),
+            jwt_issuer=env.str("JWT_ISSUER"),
+            jwt_audience=env.str("JWT_AUDIENCE"),
+            access_token_ttl=env.int("ACCESS_TOKEN_TTL", 900, minimum=30),
+            refresh_token_ttl=env.int("REFRESH_TOKEN_TTL", 1_209_600, minimum=60),
+            cookie_secure=env.bool("COOKIE_SECURE", True),
+            smtp_host=smtp_host,
+            smtp_port=env.int("SMTP_PORT", default_port, minimum=1, maximum=65535),
+            smtp_username=env.str("SMTP_USERNAME"),
+            smtp_password=env.str("SMTP_PASSWORD"),
+            smtp_tls=smtp_tls,  # type: ignore[arg-type]
+            email_from=env.str("EMAIL_FROM") or "Orders <orders@example.com>",
+            email_backend=email_backend,  # type: ignore[arg-type]
+            rate_limit_auth=env.rate("RATE_LIMIT_AUTH", RateLimit(count=10, unit="minute")),
+            cors_origins=env.list("CORS_ORIGINS"),
+            log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
+            db_pool_size=env.int("DB_POOL_SIZE", 10, minimum=1, maximum=200),
+            db_max_overflow=env.int("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
+            data_dir=Path(env.str("DATA_DIR") or PROJECT_ROOT / ".data"),
+            worker_in_process=env.bool("WORKER_IN_PROCESS", False),
+            worker_concurrency=env.int("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),
+        )
+
+
+class _Env:
+    """Typed accessors over an environment mapping; every failure names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def str(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def int(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise ConfigError(name, f"must be {bounds}, got {value}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str, *, upper: bool = False) -> str:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    def list(self, name: str) -> tuple[str, ...]:
+        raw = self.str(name)
+        return tuple(item.strip() for item in raw.split(",") if item.strip()) if raw else ()
+
+    def rate(self, name: str, default: RateLimit) -> RateLimit:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*([a-z]+?)s?\s*", raw.lower())
+        if not match or match.group(2) not in _RATE_UNITS or int(match.group(1)) < 1:
+            raise ConfigError(
+                name,
+                f"must look like 10/minute (units: {', '.join(_RATE_UNITS)}), got {raw!r}",
+            )
+        return RateLimit(count=int(match.group(1)), unit=match.group(2))  # type: ignore[arg-type]
+
+
+def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
+    """advanced-alchemy's config: pooled asyncpg engine, Alembic in ``migrations/``, explicit commits.
+
+    ``before_send_handler=None`` only closes the request's session: services commit explicitly, because the
+    ``autocommit`` handler commits after the response status is chosen and swallows a failing commit.
+    """
+    if settings.database_url is None:
+        raise ConfigError("DATABASE_URL", "is not set (resolve embedded services first)")
+    return SQLAlchemyAsyncConfig(
+        connection_string=settings.database_url,
+        engine_config=EngineConfig(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_recycle=1800,
+            pool_timeout=10,
+            connect_args={
+                "server_settings": {"application_name": "orders-service"},
+                "timeout": 5,
+            },
+        ),
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        before_send_handler=None,
+        create_all=False,
+        alembic_config=alembic_config(),
+    )
+
+
+def alembic_config() -> AlembicAsyncConfig:
+    return AlembicAsyncConfig(
+        script_location=str(PROJECT_ROOT / "migrations"),
+        script_config=str(PROJECT_ROOT / "migrations" / "alembic.ini"),
+        version_table_name=MIGRATIONS_VERSION_TABLE,
+        compare_type=True,
+        render_as_batch=False,
+    )

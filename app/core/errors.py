@@ -1,0 +1,304 @@
+"""Every error becomes an RFC 9457 problem-details response, here and nowhere else.
+
+Domain code raises :class:`DomainError` (a value with a stable ``code``); Litestar raises its HTTP exceptions;
+advanced-alchemy raises repository errors; drivers raise connection errors when PostgreSQL or Redis restarts. This
+module maps each to ``application/problem+json`` with ``code`` and ``request_id``. Anything unexpected is logged
+with its traceback and answered with a body that reveals nothing about the internals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+import asyncpg
+import msgspec
+import redis.exceptions
+import sqlalchemy.exc
+import structlog
+from advanced_alchemy.exceptions import (
+    DuplicateKeyError,
+    ForeignKeyError,
+    IntegrityError,
+    NotFoundError,
+    RepositoryError,
+)
+from litestar import Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    SerializationException,
+    TooManyRequestsException,
+    ValidationException,
+)
+from litestar.status_codes import (
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from app.core.request_context import request_id_of
+
+if TYPE_CHECKING:
+    from litestar.connection import Request
+    from litestar.types import ExceptionHandlersMap
+
+__all__ = (
+    "DomainError",
+    "FieldError",
+    "NotFound",
+    "ProblemDetail",
+    "exception_handlers",
+    "problem_response",
+)
+
+logger = structlog.get_logger("app.errors")
+
+PROBLEM_JSON: Final = "application/problem+json"
+
+_STATUS_CODES: Final[Mapping[int, tuple[str, str]]] = {
+    400: ("bad_request", "Bad Request"),
+    401: ("not_authenticated", "Unauthorized"),
+    403: ("permission_denied", "Forbidden"),
+    404: ("not_found", "Not Found"),
+    405: ("method_not_allowed", "Method Not Allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload_too_large", "Content Too Large"),
+    415: ("unsupported_media_type", "Unsupported Media Type"),
+    422: ("validation_failed", "Unprocessable Content"),
+    429: ("rate_limited", "Too Many Requests"),
+    500: ("internal_error", "Internal Server Error"),
+    503: ("service_unavailable", "Service Unavailable"),
+}
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One invalid input: ``field`` is a path such as ``items[0].quantity``."""
+
+    field: str
+    message: str
+
+
+class ProblemDetail(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details, with the contract's ``code``, ``request_id`` and field ``errors``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class DomainError(Exception):
+    """A business-rule failure with a stable machine-readable code. Raised by services, mapped here."""
+
+    status_code: ClassVar[int] = 422
+    code: str
+    detail: str
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        errors: list[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+        self.errors = errors
+        self.headers = dict(headers or {})
+
+
+class NotFound(DomainError):
+    """The resource does not exist *or belongs to someone else*; the two are deliberately indistinguishable."""
+
+    status_code = 404
+
+    def __init__(self, what: str) -> None:
+        super().__init__("not_found", f"{what} not found")
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class AuthenticationFailed(DomainError):
+    """Credentials missing, malformed, expired or revoked: 401 with ``WWW-Authenticate: Bearer``."""
+
+    status_code = 401
+
+    def __init__(self, code: str = "not_authenticated", detail: str = "Authentication required") -> None:
+        error = "invalid_token" if code not in {"not_authenticated", "invalid_credentials"} else None
+        challenge = f'Bearer error="{error}"' if error else "Bearer"
+        super().__init__(code, detail, headers={"WWW-Authenticate": challenge})
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    status_code: int,
+    *,
+    code: str | None = None,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[ProblemDetail]:
+    default_code, title = _STATUS_CODES.get(status_code, ("error", "Error"))
+    code = code or default_code
+    body = ProblemDetail(
+        type=f"urn:orders:problem:{code}",
+        title=title,
+        status=status_code,
+        detail=detail or title,
+        code=code,
+        request_id=request_id_of(request.scope),
+        errors=errors,
+    )
+    return Response(
+        body,
+        status_code=status_code,
+        media_type=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+_LOCATION = re.compile(r"\$(\S*)")
+
+
+def _field_errors(extra: Any) -> list[FieldError]:
+    """Turn Litestar's validation ``extra`` (``[{message, key, source}]``) into ``[{field, message}]``."""
+    errors: list[FieldError] = []
+    for item in extra if isinstance(extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "Invalid value"))
+        field = str(item.get("key") or "")
+        if not field:
+            # msgspec reports the location inside the message: "Object contains unknown field `x` - at `$.items[0]`"
+            found = _LOCATION.search(message)
+            field = found.group(1).strip("`.") if found else ""
+        if field.startswith("data."):
+            field = field[5:]
+        elif field == "data":
+            field = ""
+            if message.strip("'") == "data":  # Litestar's message for an absent body is the KeyError's text
+                message = "A request body is required"
+        errors.append(FieldError(field=field or "body", message=message))
+    return errors
+
+
+def _handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[ProblemDetail]:
+    return problem_response(
+        request,
+        exc.status_code,
+        code=exc.code,
+        detail=exc.detail,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[ProblemDetail]:
+    errors = _field_errors(exc.extra)
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "Request validation failed"
+    return problem_response(request, 422, code="validation_failed", detail=detail, errors=errors)
+
+
+def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ProblemDetail]:
+    status = exc.status_code
+    headers: dict[str, str] = dict(exc.headers or {})
+    detail = exc.detail
+    code: str | None = None
+    if isinstance(exc, NotAuthorizedException):
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    elif isinstance(exc, PermissionDeniedException):
+        code = "permission_denied"
+    elif isinstance(exc, TooManyRequestsException):
+        # Litestar's limiter sends RateLimit-* headers but no Retry-After; derive it from the reset time.
+        reset = next((v for k, v in headers.items() if k.lower() == "ratelimit-reset"), "1")
+        headers["Retry-After"] = str(max(1, int(reset))) if reset.isdigit() else "1"
+        detail = "Too many requests; retry later"
+    elif status == 400 and isinstance(exc.__cause__, SerializationException):
+        code, detail = (
+            "malformed_json",
+            f"Request body is not valid JSON: {exc.__cause__}",
+        )
+    if status >= 500:
+        logger.error("http_exception", status=status, detail=exc.detail)
+        detail = _STATUS_CODES.get(status, ("error", "Error"))[1]
+    return problem_response(request, status, code=code, detail=detail, headers=headers)
+
+
+def _handle_repository(request: Request[Any, Any, Any], exc: RepositoryError) -> Response[ProblemDetail]:
+    if isinstance(exc, NotFoundError):
+        return problem_response(request, 404, detail="Resource not found")
+    if isinstance(exc, DuplicateKeyError | IntegrityError | ForeignKeyError):
+        # Services translate the conflicts they expect (duplicate email, sku); reaching here means a race
+        # lost against a constraint, which is still the client's conflict, not a server fault.
+        return problem_response(
+            request,
+            409,
+            code="conflict",
+            detail="The request conflicts with existing data",
+        )
+    return _handle_unexpected(request, exc)
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """True when the failure is a lost or refused connection to PostgreSQL or Redis, not a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(
+            current,
+            ConnectionError
+            | TimeoutError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.InterfaceError
+            | asyncpg.exceptions.AdminShutdownError
+            | sqlalchemy.exc.TimeoutError
+            | redis.exceptions.ConnectionError
+            | redis.exceptions.TimeoutError,
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemDetail]:
+    if _is_unavailable(exc):
+        logger.warning(
+            "dependency_unavailable",
+            error=type(exc).__name__,
+            path=request.scope.get("path"),
+        )
+        return problem_response(
+            request,
+            HTTP_503_SERVICE_UNAVAILABLE,
+            detail="A backing service is temporarily unavailable; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    logger.exception("unhandled_exception", path=request.scope.get("path"))
+    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The app-wide exception handlers (most specific class wins in Litestar's lookup)."""
+    return {
+        DomainError: _handle_domain_error,
+        ValidationException: _handle_validation,
+        HTTPException: _handle_http,
+        RepositoryError: _handle_repository,
+        Exception: _handle_unexpected,
+    }

@@ -1,0 +1,126 @@
+"""Liveness (``/health``), readiness (``/ready``) and metrics (``/metrics``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+import structlog
+from litestar import Controller, MediaType, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.plugins.prometheus import PrometheusController
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.errors import PROBLEM_JSON
+from app.core.openapi import problems
+from app.core.request_context import request_id_of
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+__all__ = ("HealthController", "MetricsController", "ReadinessProbe")
+
+logger = structlog.get_logger("app.health")
+
+CHECK_TIMEOUT: Final = 2.0
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    status: str
+    checks: dict[str, str]
+
+
+class ReadinessProbe:
+    """Answers whether PostgreSQL and Redis respond and the schema is at the latest migration."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis: Redis,
+        *,
+        version_table: str,
+        expected_heads: frozenset[str],
+    ) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._version_query = text(f"SELECT version_num FROM {version_table}")  # noqa: S608 - from config
+        self._expected = expected_heads
+
+    async def check(self) -> dict[str, str]:
+        database, redis = await asyncio.gather(
+            self._timed(self._check_database()),
+            self._timed(self._check_redis()),
+            return_exceptions=False,
+        )
+        return {"database": database, "redis": redis}
+
+    async def _timed(self, probe: Awaitable[str]) -> str:
+        try:
+            return await asyncio.wait_for(probe, CHECK_TIMEOUT)
+        except TimeoutError:
+            return "timeout"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the kind is logged, not returned
+            logger.warning("readiness_check_failed", error=type(exc).__name__)
+            return "unreachable"
+
+    async def _check_database(self) -> str:
+        async with self._engine.connect() as conn:
+            applied = frozenset((await conn.execute(self._version_query)).scalars())
+        return "ok" if applied == self._expected else "migrations pending"
+
+    async def _check_redis(self) -> str:
+        await self._redis.ping()
+        return "ok"
+
+
+class HealthController(Controller):
+    tags = ["operations"]
+    security = [{}]
+
+    @get("/health", exclude_from_auth=True)
+    async def health(self) -> Health:
+        """Liveness: 200 while the process runs."""
+        return Health(status="ok")
+
+    @get("/ready", exclude_from_auth=True, responses=problems(503))
+    async def ready(
+        self,
+        request: Request[Any, Any, Any],
+        readiness: NamedDependency[ReadinessProbe],
+    ) -> Response[Any]:
+        """Readiness: 200 when PostgreSQL and Redis answer and migrations are applied; 503 naming what failed."""
+        checks = await readiness.check()
+        failed = [name for name, state in checks.items() if state != "ok"]
+        if not failed:
+            return Response(
+                Readiness(status="ok", checks=checks),
+                status_code=HTTP_200_OK,
+                media_type=MediaType.JSON,
+            )
+        body = {
+            "type": "urn:orders:problem:not_ready",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": "Not ready: " + ", ".join(f"{name} {checks[name]}" for name in failed),
+            "code": "not_ready",
+            "request_id": request_id_of(request.scope),
+            "checks": checks,
+        }
+        return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type=PROBLEM_JSON)
+
+
+class MetricsController(PrometheusController):
+    """Prometheus text exposition (request counts and latencies by route and status)."""
+
+    path = "/metrics"
+    tags = ["operations"]
+    security = [{}]
+    include_in_schema = False

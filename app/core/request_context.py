@@ -1,0 +1,95 @@
+"""Request ids and the one structured log line per request.
+
+This is a plain ASGI wrapper placed *outside* Litestar's router (see ``app.main``), so it also sees requests that
+match no route (404/405) and the responses of the exception handlers: every response carries ``X-Request-ID`` and
+every request produces exactly one log line. It replaces uvicorn's access log, which costs more and cannot carry
+the route template, the user id or the request id.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ("RequestContextMiddleware", "request_id_of")
+
+HEADER: Final = b"x-request-id"
+_SCOPE_KEY: Final = "orders.request_id"
+_SAFE_ID: Final = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+access_logger = structlog.get_logger("app.access")
+
+
+def request_id_of(scope: Scope | dict[str, Any]) -> str:
+    """The request id of this connection, assigning one if the middleware has not (e.g. in unit tests)."""
+    request_id: str | None = scope.get(_SCOPE_KEY)  # type: ignore[misc]
+    if request_id is None:
+        request_id = uuid.uuid4().hex
+        scope[_SCOPE_KEY] = request_id  # type: ignore[literal-required]
+    return request_id
+
+
+def _client_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            return value.decode("ascii") if _SAFE_ID.fullmatch(value) else None
+    return None
+
+
+def _user_id(scope: Scope) -> str | None:
+    user = scope.get("user")
+    user_id = getattr(user, "id", None)
+    return str(user_id) if user_id is not None else None
+
+
+class RequestContextMiddleware:
+    """Assigns/echoes the request id, binds it to the log context, and logs one line when the response ends."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _client_request_id(scope) or uuid.uuid4().hex
+        scope[_SCOPE_KEY] = request_id  # type: ignore[literal-required]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500 if scope["type"] == "http" else 0
+        header = (HEADER, request_id.encode("ascii"))
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            elif message["type"] == "websocket.accept":
+                status = 101
+            elif message["type"] == "websocket.close" and status == 0:
+                status = 403  # refused before the handshake completed
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            access_logger.info(
+                "request",
+                method=scope.get("method", "WS"),
+                route=scope.get("path_template") or scope["path"],
+                path=scope["path"],
+                status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                user_id=_user_id(scope),
+                client=scope["client"][0] if scope.get("client") else None,
+            )

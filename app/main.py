@@ -1,0 +1,208 @@
+"""The composition root: ``create_app()`` builds the whole service from settings; ``app`` is the ASGI object.
+
+Nothing else in the code base constructs engines, clients or plugins. Tests call ``create_app(settings, alchemy=...)``
+with their own settings and database config; nothing global needs patching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.plugins.prometheus import PrometheusConfig
+from redis.asyncio import Redis
+
+from app.config import (
+    MIGRATIONS_VERSION_TABLE,
+    PROJECT_ROOT,
+    ConfigError,
+    Settings,
+    alchemy_config,
+)
+from app.core.auth import BearerAuth, Principal
+from app.core.content_type import enforce_body_content_type
+from app.core.errors import exception_handlers
+from app.core.health import HealthController, MetricsController, ReadinessProbe
+from app.core.logging import configure_logging
+from app.core.openapi import openapi_config
+from app.core.pagination import provide_page_params
+from app.core.rate_limit import (
+    AUTH_RATE_LIMIT_STORE,
+    FailOpenRedisStore,
+    auth_rate_limit,
+)
+from app.core.request_context import RequestContextMiddleware
+from app.core.security import PasswordHashing, TokenCodec
+from app.db import models  # noqa: F401 - registers every table on the shared metadata
+from app.domain.accounts import deps as accounts_deps
+from app.domain.accounts.controllers import (
+    AdminUserController,
+    CredentialsController,
+    SessionController,
+)
+from app.domain.accounts.services import UserService
+
+if TYPE_CHECKING:
+    import uuid
+
+    from litestar.connection import ASGIConnection
+
+__all__ = ("create_app",)
+
+MAX_BODY_BYTES = 1_048_576
+
+
+def resolve_services(settings: Settings) -> Settings:
+    """Fill in unset ``DATABASE_URL``/``REDIS_URL`` with embedded dev servers (never in production)."""
+    if settings.database_url and settings.redis_url:
+        return settings
+    if settings.is_production:  # Settings.from_env already refuses this; guard against hand-built settings
+        raise ConfigError("DATABASE_URL", "is required in production")
+    try:
+        from app.dev.embedded import start_embedded_services
+    except ImportError as exc:  # the dev dependency group is not installed (e.g. a production image)
+        raise ConfigError("DATABASE_URL", "is not set and the embedded dev servers are not installed") from exc
+    services = start_embedded_services(settings.data_dir)
+    return msgspec.structs.replace(
+        settings,
+        database_url=settings.database_url or services.database_url,
+        redis_url=settings.redis_url or services.redis_url,
+    )
+
+
+def migration_heads() -> frozenset[str]:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+def _version() -> str:
+    try:
+        return metadata.version("orders-service")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    alchemy: SQLAlchemyAsyncConfig | None = None,
+    redis: Redis | None = None,
+) -> Litestar:
+    """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs."""
+    settings = resolve_services(settings or Settings.from_env())
+    assert settings.redis_url is not None  # resolve_services guarantees it
+    configure_logging(settings.log_level)
+
+    alchemy = alchemy or alchemy_config(settings)
+    redis = redis or Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+    passwords = PasswordHashing()
+    tokens = TokenCodec(
+        secret=settings.jwt_secret,
+        algorithm=settings.jwt_algorithm,
+        ttl=timedelta(seconds=settings.access_token_ttl),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+
+    async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+        # The request's own session: the lookup and the handler share one pooled connection.
+        session = alchemy.provide_session(connection.app.state, connection.scope)
+        return await UserService(session=session).load_principal(user_id)
+
+    auth = BearerAuth(
+        codec=tokens,
+        load_principal=load_principal,
+        exclude=["^/schema", "^/metrics$", "^/health$", "^/ready$", "^/ws/"],
+    )
+
+    @asynccontextmanager
+    async def redis_lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    readiness = ReadinessProbe(
+        alchemy.get_engine(),
+        redis,
+        version_table=MIGRATIONS_VERSION_TABLE,
+        expected_heads=migration_heads(),
+    )
+    rate_limited = Router(
+        path="/",
+        route_handlers=[CredentialsController],
+        middleware=[auth_rate_limit(settings.rate_limit_auth).middleware],
+    )
+
+    def constant(value: Any) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    app = Litestar(
+        route_handlers=[
+            rate_limited,
+            SessionController,
+            AdminUserController,
+            HealthController,
+            MetricsController,
+        ],
+        dependencies={
+            **accounts_deps.dependencies,
+            "paging": provide_page_params,
+            "settings": constant(settings),
+            "passwords": constant(passwords),
+            "tokens": constant(tokens),
+            "redis": constant(redis),
+            "readiness": constant(readiness),
+        },
+        plugins=[SQLAlchemyPlugin(config=alchemy)],
+        on_app_init=[auth.on_app_init],
+        middleware=[
+            PrometheusConfig(
+                app_name="orders",
+                prefix="orders",
+                group_path=True,
+                exclude=["^/metrics$"],
+            ).middleware
+        ],
+        exception_handlers=exception_handlers(),
+        stores={AUTH_RATE_LIMIT_STORE: FailOpenRedisStore(redis, namespace="ratelimit")},
+        lifespan=[redis_lifespan],
+        openapi_config=openapi_config(_version()),
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
+        if settings.cors_origins
+        else None,
+        request_max_body_size=MAX_BODY_BYTES,
+        before_request=enforce_body_content_type,
+        logging_config=None,  # app.core.logging owns the log pipeline
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.tokens = tokens
+    # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``app.main:app`` is built on first access (PEP 562), so importing this module has no side effects."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

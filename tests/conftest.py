@@ -1,0 +1,219 @@
+"""Test fixtures: real PostgreSQL and Redis, one throwaway database per session, a savepoint per test.
+
+Servers come from ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` when set (CI uses the machine's servers), otherwise
+from the embedded servers the dev command uses (so ``uv run pytest`` works on a machine with only Python and uv).
+The session creates a fresh database, applies the real Alembic migrations to it, and drops it at the end.
+
+Isolation: the app is built once per session. Each test gets its own connection with an open transaction, and the
+app's session maker is pointed at it with ``join_transaction_mode="create_savepoint"``, so every commit the app
+makes is a savepoint release and the test's rollback throws everything away. Tests about concurrency need real
+commits on separate connections; they use ``committed_db``, which truncates the tables afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from litestar import Litestar
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.config import PROJECT_ROOT, Settings, alchemy_config
+from app.main import create_app
+from tests.support import AuthHeaders, UserMaker
+
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+
+pytest_plugins: list[str] = []
+
+
+@dataclass(frozen=True)
+class Servers:
+    admin_database_url: str  # a database on the server we may connect to in order to create/drop ours
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    database_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if database_url and redis_url:
+        yield Servers(database_url, redis_url)
+        return
+    from app.dev.embedded import start_embedded_services
+
+    embedded = start_embedded_services(Path(os.environ.get("TEST_DATA_DIR", PROJECT_ROOT / ".data" / "test")))
+    yield Servers(database_url or embedded.database_url, redis_url or embedded.redis_url.rsplit("/", 1)[0] + "/1")
+
+
+def _asyncpg_dsn(url: str) -> tuple[str, dict[str, Any]]:
+    parsed = make_url(url)
+    host = parsed.query.get("host")
+    kwargs: dict[str, Any] = {"host": host} if isinstance(host, str) else {}
+    dsn = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    return dsn, kwargs
+
+
+async def _admin_execute(admin_url: str, sql: str) -> None:
+    dsn, kwargs = _asyncpg_dsn(admin_url)
+    conn = await asyncpg.connect(dsn, **kwargs)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: Servers) -> Iterator[str]:
+    """A throwaway database with all migrations applied, dropped after the session."""
+    name = f"orders_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin_execute(servers.admin_database_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(servers.admin_database_url).set(database=name).render_as_string(hide_password=False)
+    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": servers.redis_url})
+    migrations = AlembicCommands(sqlalchemy_config=alchemy_config(settings))
+    migrations.upgrade(revision="head")
+    try:
+        yield url
+    finally:
+        asyncio.run(_admin_execute(servers.admin_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, servers: Servers) -> Settings:
+    return Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": servers.redis_url,
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "COOKIE_SECURE": "false",
+            "RATE_LIMIT_AUTH": "100000/minute",
+            "LOG_LEVEL": "WARNING",
+            "EMAIL_BACKEND": "console",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, pool_size=20, max_overflow=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis(servers: Servers) -> AsyncIterator[Redis]:
+    client = Redis.from_url(servers.redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+async def start_app(application: Litestar) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """Run the app's lifespan in its own task (entering and leaving it must happen in one task)."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def lifespan() -> None:
+        async with application.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(lifespan())
+    await asyncio.wait({task, asyncio.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    return task, stop
+
+
+@pytest.fixture(scope="session")
+async def alchemy(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
+    return SQLAlchemyAsyncConfig(engine_instance=engine, before_send_handler=None, create_all=False)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, alchemy: SQLAlchemyAsyncConfig) -> AsyncIterator[Litestar]:
+    application = create_app(settings, alchemy=alchemy)
+    task, stop = await start_app(application)
+    yield application
+    stop.set()
+    await task
+
+
+@pytest.fixture
+async def db_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        yield conn
+        await transaction.rollback()
+
+
+@pytest.fixture
+async def session_maker(
+    app: Litestar, alchemy: SQLAlchemyAsyncConfig, db_connection: Any
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Point the app at this test's transaction; every app commit becomes a savepoint release."""
+    maker = async_sessionmaker(bind=db_connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+    original = app.state[alchemy.session_maker_app_state_key]
+    app.state[alchemy.session_maker_app_state_key] = maker
+    yield maker
+    app.state[alchemy.session_maker_app_state_key] = original
+
+
+@pytest.fixture
+async def db(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session inside the test's transaction, for arranging data and asserting on it."""
+    async with session_maker() as session:
+        yield session
+
+
+@pytest.fixture
+async def committed_db(app: Litestar, alchemy: SQLAlchemyAsyncConfig, engine: AsyncEngine) -> AsyncIterator[None]:
+    """Real commits on pooled connections (for concurrency tests); every table is emptied afterwards."""
+    yield
+    async with engine.begin() as conn:
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename NOT IN ('alembic_versions', 'roles')"
+                )
+            )
+        ).scalars()
+        await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+
+
+@pytest.fixture
+async def client(app: Litestar, session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def committed_client(app: Litestar, committed_db: None) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def make_user(db: AsyncSession) -> UserMaker:
+    return UserMaker(db)
+
+
+@pytest.fixture
+def auth_headers(app: Litestar) -> AuthHeaders:
+    return AuthHeaders(app)
