@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
-from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    EngineConfig,
+    SQLAlchemyAsyncConfig,
+)
 
 __all__ = (
     "DEV_JWT_SECRET",
@@ -98,10 +102,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         app_env = env.choice("APP_ENV", ("development", "production"), "development")
         production = app_env == "production"
 
-        database_url = env.str("DATABASE_URL")
+        database_url = env.text("DATABASE_URL")
         if database_url is not None and not database_url.startswith("postgresql+asyncpg://"):
             raise ConfigError("DATABASE_URL", "must be a postgresql+asyncpg:// URL")
-        redis_url = env.str("REDIS_URL")
+        redis_url = env.text("REDIS_URL")
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://")):
             raise ConfigError("REDIS_URL", "must be a redis:// or rediss:// URL")
         if production and database_url is None:
@@ -115,7 +119,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "is required when APP_ENV=production (embedded servers are dev-only)",
             )
 
-        jwt_secret = env.str("JWT_SECRET")
+        jwt_secret = env.text("JWT_SECRET")
         if jwt_secret is None:
             if production:
                 raise ConfigError("JWT_SECRET", "is required when APP_ENV=production")
@@ -125,7 +129,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if production and (jwt_secret == DEV_JWT_SECRET or len(set(jwt_secret)) < 10):
             raise ConfigError("JWT_SECRET", "is too weak for production; use 32+ random bytes")
 
-        smtp_host = env.str("SMTP_HOST")
+        smtp_host = env.text("SMTP_HOST")
         smtp_tls = env.choice("SMTP_TLS", ("starttls", "tls", "none"), "starttls")
         default_port = {"starttls": 587, "tls": 465, "none": 25}[smtp_tls]
         email_backend = env.choice("EMAIL_BACKEND", ("smtp", "console"), "smtp" if smtp_host else "console")
@@ -133,31 +137,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("SMTP_HOST", "is required when EMAIL_BACKEND=smtp")
 
         return cls(
-            app_env=app_env,  # type: ignore[arg-type]
+            app_env=app_env,  # type: ignore[arg-type]  # narrowed by choice()
             database_url=database_url,
             redis_url=redis_url,
             jwt_secret=jwt_secret,
-            jwt_algorithm=env.choice("JWT_ALGORITHM", _ALGORITHMS, "HS256"),
-            jwt_issuer=env.str("JWT_ISSUER"),
-            jwt_audience=env.str("JWT_AUDIENCE"),
-            access_token_ttl=env.int("ACCESS_TOKEN_TTL", 900, minimum=30),
-            refresh_token_ttl=env.int("REFRESH_TOKEN_TTL", 1_209_600, minimum=60),
-            cookie_secure=env.bool("COOKIE_SECURE", True),
+            jwt_algorithm=env.choice("JWT_ALGORITHM", _ALGORITHMS, "HS256", upper=True),
+            jwt_issuer=env.text("JWT_ISSUER"),
+            jwt_audience=env.text("JWT_AUDIENCE"),
+            access_token_ttl=env.integer("ACCESS_TOKEN_TTL", 900, minimum=30),
+            refresh_token_ttl=env.integer("REFRESH_TOKEN_TTL", 1_209_600, minimum=60),
+            cookie_secure=env.boolean("COOKIE_SECURE", True),
             smtp_host=smtp_host,
-            smtp_port=env.int("SMTP_PORT", default_port, minimum=1, maximum=65535),
-            smtp_username=env.str("SMTP_USERNAME"),
-            smtp_password=env.str("SMTP_PASSWORD"),
+            smtp_port=env.integer("SMTP_PORT", default_port, minimum=1, maximum=65535),
+            smtp_username=env.text("SMTP_USERNAME"),
+            smtp_password=env.text("SMTP_PASSWORD"),
             smtp_tls=smtp_tls,  # type: ignore[arg-type]
-            email_from=env.str("EMAIL_FROM") or "Orders <orders@example.com>",
+            email_from=env.text("EMAIL_FROM") or "Orders <orders@example.com>",
             email_backend=email_backend,  # type: ignore[arg-type]
             rate_limit_auth=env.rate("RATE_LIMIT_AUTH", RateLimit(count=10, unit="minute")),
-            cors_origins=env.list("CORS_ORIGINS"),
+            cors_origins=env.items("CORS_ORIGINS"),
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
-            db_pool_size=env.int("DB_POOL_SIZE", 10, minimum=1, maximum=200),
-            db_max_overflow=env.int("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
-            data_dir=Path(env.str("DATA_DIR") or PROJECT_ROOT / ".data"),
-            worker_in_process=env.bool("WORKER_IN_PROCESS", False),
-            worker_concurrency=env.int("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),
+            db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=1, maximum=200),
+            db_max_overflow=env.integer("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
+            data_dir=Path(env.text("DATA_DIR") or PROJECT_ROOT / ".data"),
+            worker_in_process=env.boolean("WORKER_IN_PROCESS", False),
+            worker_concurrency=env.integer("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),
         )
 
 
@@ -167,12 +171,12 @@ class _Env:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
 
-    def str(self, name: str) -> str | None:
+    def text(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
         return value or None
 
-    def int(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-        raw = self.str(name)
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+        raw = self.text(name)
         if raw is None:
             return default
         try:
@@ -184,8 +188,8 @@ class _Env:
             raise ConfigError(name, f"must be {bounds}, got {value}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
-        raw = self.str(name)
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
         if raw is None:
             return default
         if raw.lower() in _TRUE:
@@ -195,7 +199,7 @@ class _Env:
         raise ConfigError(name, f"must be true or false, got {raw!r}")
 
     def choice(self, name: str, choices: tuple[str, ...], default: str, *, upper: bool = False) -> str:
-        raw = self.str(name)
+        raw = self.text(name)
         if raw is None:
             return default
         value = raw.upper() if upper else raw.lower()
@@ -203,12 +207,12 @@ class _Env:
             raise ConfigError(name, f"must be one of {', '.join(choices)}, got {raw!r}")
         return value
 
-    def list(self, name: str) -> tuple[str, ...]:
-        raw = self.str(name)
+    def items(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name)
         return tuple(item.strip() for item in raw.split(",") if item.strip()) if raw else ()
 
     def rate(self, name: str, default: RateLimit) -> RateLimit:
-        raw = self.str(name)
+        raw = self.text(name)
         if raw is None:
             return default
         match = re.fullmatch(r"\s*(\d+)\s*/\s*([a-z]+?)s?\s*", raw.lower())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
+from litestar.enums import ScopeType
 from litestar.middleware.authentication import (
     AbstractAuthenticationMiddleware,
     AuthenticationResult,
@@ -88,8 +89,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             app=app,
             exclude=exclude,
             exclude_from_auth_key=exclude_opt_key,
-            scopes={"http"},
-        )  # type: ignore[arg-type]
+            scopes={ScopeType.HTTP},
+        )
         self.codec = codec
         self.load_principal = load_principal
 

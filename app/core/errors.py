@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import redis.exceptions
 import sqlalchemy.exc
@@ -95,7 +95,8 @@ class ProblemDetail(msgspec.Struct, omit_defaults=True):
 class DomainError(Exception):
     """A business-rule failure with a stable machine-readable code. Raised by services, mapped here."""
 
-    status_code: ClassVar[int] = 422
+    default_status: ClassVar[int] = 422
+    status_code: int
     code: str
     detail: str
 
@@ -111,8 +112,7 @@ class DomainError(Exception):
         super().__init__(detail)
         self.code = code
         self.detail = detail
-        if status_code is not None:
-            self.status_code = status_code
+        self.status_code = status_code if status_code is not None else self.default_status
         self.errors = errors
         self.headers = dict(headers or {})
 
@@ -120,20 +120,20 @@ class DomainError(Exception):
 class NotFound(DomainError):
     """The resource does not exist *or belongs to someone else*; the two are deliberately indistinguishable."""
 
-    status_code = 404
+    default_status = 404
 
     def __init__(self, what: str) -> None:
         super().__init__("not_found", f"{what} not found")
 
 
 class Conflict(DomainError):
-    status_code = 409
+    default_status = 409
 
 
 class AuthenticationFailed(DomainError):
     """Credentials missing, malformed, expired or revoked: 401 with ``WWW-Authenticate: Bearer``."""
 
-    status_code = 401
+    default_status = 401
 
     def __init__(self, code: str = "not_authenticated", detail: str = "Authentication required") -> None:
         error = "invalid_token" if code not in {"not_authenticated", "invalid_credentials"} else None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import structlog
+from litestar.enums import ScopeType
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,10 +30,10 @@ access_logger = structlog.get_logger("app.access")
 
 def request_id_of(scope: Scope | dict[str, Any]) -> str:
     """The request id of this connection, assigning one if the middleware has not (e.g. in unit tests)."""
-    request_id: str | None = scope.get(_SCOPE_KEY)  # type: ignore[misc]
+    state = cast("dict[str, Any]", scope)
+    request_id: str | None = state.get(_SCOPE_KEY)
     if request_id is None:
-        request_id = uuid.uuid4().hex
-        scope[_SCOPE_KEY] = request_id  # type: ignore[literal-required]
+        request_id = state[_SCOPE_KEY] = uuid.uuid4().hex
     return request_id
 
 
@@ -62,11 +63,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _client_request_id(scope) or uuid.uuid4().hex
-        scope[_SCOPE_KEY] = request_id  # type: ignore[literal-required]
+        cast("dict[str, Any]", scope)[_SCOPE_KEY] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status = 500 if scope["type"] == "http" else 0
+        status = 0 if scope["type"] == ScopeType.WEBSOCKET else 500
         header = (HEADER, request_id.encode("ascii"))
 
         async def send_with_request_id(message: Message) -> None:
@@ -91,5 +92,5 @@ class RequestContextMiddleware:
                 status=status,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
                 user_id=_user_id(scope),
-                client=scope["client"][0] if scope.get("client") else None,
+                client=client[0] if (client := scope.get("client")) else None,
             )

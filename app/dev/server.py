@@ -1,0 +1,80 @@
+"""The zero-config development server behind ``uv run litestar dev``.
+
+One process tree: embedded PostgreSQL and Redis (started when the CLI loaded the app, because ``DATABASE_URL`` and
+``REDIS_URL`` were unset), migrations, demo data, and the API with the queue worker running in its event loop.
+Ctrl-C stops uvicorn, then the embedded servers (their data stays under ``.data/`` for the next start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from types import FrameType
+
+import click
+import msgspec
+import uvicorn
+from advanced_alchemy.alembic.commands import AlembicCommands
+from litestar import Litestar
+
+from app.db.session import alchemy_of
+from app.dev.demo import DEMO_USERS, ensure_demo_users
+from app.dev.embedded import stop_embedded_services
+
+__all__ = ("run_dev_server",)
+
+
+def run_dev_server(loaded_app: Litestar, *, host: str, port: int) -> None:
+    from app.config import Settings
+    from app.main import create_app
+
+    settings: Settings = loaded_app.state.settings
+    alchemy = alchemy_of(loaded_app)
+    click.secho("Applying migrations…", fg="cyan")
+    AlembicCommands(sqlalchemy_config=alchemy).upgrade(revision="head")
+
+    async def prepare() -> None:
+        try:
+            await ensure_demo_users(alchemy)
+        finally:
+            await alchemy.get_engine().dispose()
+
+    click.secho("Preparing demo data…", fg="cyan")
+    asyncio.run(prepare())
+
+    dev_settings = msgspec.structs.replace(settings, worker_in_process=True, email_backend="console")
+    app = create_app(dev_settings)
+    base = f"http://{host}:{port}"
+    click.echo(
+        "\n".join(
+            [
+                "",
+                click.style("Orders service (development)", bold=True),
+                f"  API           {base}",
+                f"  API docs      {base}/schema",
+                f"  Health        {base}/health   Ready {base}/ready",
+                f"  WebSocket     ws://{host}:{port}/ws/orders?token=<access token>",
+                f"  PostgreSQL    {dev_settings.database_url}",
+                f"  Redis         {dev_settings.redis_url}",
+                f"  Data          {dev_settings.data_dir}",
+                "  Demo logins (POST /auth/login):",
+                *(f"    {u.role:<9} {u.email:<22} {u.password}" for u in DEMO_USERS),
+                "  Emails are printed to this console. Ctrl-C stops everything.",
+                "",
+            ]
+        )
+    )
+    # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; turn both into a normal exit so the embedded
+    # servers are stopped (atexit does not run when the default SIGTERM handler kills the process).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_embedded_services()
+        click.secho("Stopped; data kept in " + str(dev_settings.data_dir), fg="cyan")
+
+
+def _exit_on_signal(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
