@@ -22,6 +22,7 @@ from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusConfig
 from redis.asyncio import Redis
 
+from app.cli import OrdersCLIPlugin
 from app.config import (
     MIGRATIONS_VERSION_TABLE,
     PROJECT_ROOT,
@@ -51,6 +52,12 @@ from app.domain.accounts.controllers import (
     SessionController,
 )
 from app.domain.accounts.services import UserService
+from app.domain.addresses import deps as addresses_deps
+from app.domain.addresses.controllers import AddressController
+from app.domain.catalog import deps as catalog_deps
+from app.domain.catalog.controllers import ProductController
+from app.domain.orders import deps as orders_deps
+from app.domain.orders.controllers import AdminOrderController, OrderController
 
 if TYPE_CHECKING:
     import uuid
@@ -158,11 +165,18 @@ def create_app(
             rate_limited,
             SessionController,
             AdminUserController,
+            ProductController,
+            AddressController,
+            OrderController,
+            AdminOrderController,
             HealthController,
             MetricsController,
         ],
         dependencies={
             **accounts_deps.dependencies,
+            **catalog_deps.dependencies,
+            **addresses_deps.dependencies,
+            **orders_deps.dependencies,
             "paging": provide_page_params,
             "settings": constant(settings),
             "passwords": constant(passwords),
@@ -170,7 +184,7 @@ def create_app(
             "redis": constant(redis),
             "readiness": constant(readiness),
         },
-        plugins=[SQLAlchemyPlugin(config=alchemy)],
+        plugins=[SQLAlchemyPlugin(config=alchemy), OrdersCLIPlugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
             PrometheusConfig(
@@ -194,6 +208,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.alchemy = alchemy
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
     return app

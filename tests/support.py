@@ -1,7 +1,8 @@
-"""Helpers shared by the tests: making users and their auth headers."""
+"""Helpers shared by the tests: making users, their auth headers, products and addresses."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import TokenCodec
 from app.domain.accounts.models import User, user_roles
-from app.testing.factories import DEFAULT_PASSWORD, UserFactory, password_hash_for
+from app.domain.addresses.models import Address
+from app.domain.catalog.models import Product
+from app.testing.factories import (
+    DEFAULT_PASSWORD,
+    AddressFactory,
+    ProductFactory,
+    UserFactory,
+    password_hash_for,
+)
 
 
 class UserMaker:
@@ -40,3 +49,33 @@ class AuthHeaders:
 
     def __call__(self, user: User) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.codec.issue(user.id)}"}
+
+
+class ProductMaker:
+    """Persists factory-built products in the given session (committed). ``batch`` adds many in one flush."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def __call__(self, **overrides: Any) -> Product:
+        return (await self.batch(1, **overrides))[0]
+
+    async def batch(self, count: int, **overrides: Any) -> list[Product]:
+        products = [ProductFactory.build(**overrides) for _ in range(count)]
+        self.session.add_all(products)
+        await self.session.commit()
+        return products
+
+
+class AddressMaker:
+    """Persists a factory-built address of ``owner`` in the given session (committed)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def __call__(self, owner: User | uuid.UUID, **overrides: Any) -> Address:
+        user_id = owner if isinstance(owner, uuid.UUID) else owner.id
+        address = AddressFactory.build(user_id=user_id, **overrides)
+        self.session.add(address)
+        await self.session.commit()
+        return address

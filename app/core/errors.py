@@ -9,6 +9,7 @@ with its traceback and answered with a body that reveals nothing about the inter
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -50,6 +51,7 @@ __all__ = (
     "NotFound",
     "ProblemDetail",
     "exception_handlers",
+    "is_unique_violation",
     "problem_response",
 )
 
@@ -73,11 +75,17 @@ _STATUS_CODES: Final[Mapping[int, tuple[str, str]]] = {
 }
 
 
-class FieldError(msgspec.Struct, frozen=True):
-    """One invalid input: ``field`` is a path such as ``items[0].quantity``."""
+class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One invalid input: ``field`` is a path such as ``items[0].quantity``.
+
+    Stock errors add the line's ``product_id`` and the ``requested`` and ``available`` quantities.
+    """
 
     field: str
     message: str
+    product_id: uuid.UUID | None = None
+    requested: int | None = None
+    available: int | None = None
 
 
 class ProblemDetail(msgspec.Struct, omit_defaults=True):
@@ -249,6 +257,24 @@ def _handle_repository(request: Request[Any, Any, Any], exc: RepositoryError) ->
             detail="The request conflicts with existing data",
         )
     return _handle_unexpected(request, exc)
+
+
+def is_unique_violation(exc: BaseException, constraint: str) -> bool:
+    """True when ``exc`` was caused by PostgreSQL rejecting a duplicate on the unique ``constraint``.
+
+    Services need this to turn a lost race on a unique index into their own code (``email_taken``, ``sku_taken``).
+    advanced-alchemy's ``DuplicateKeyError`` cannot be relied on: it is raised only when its message regexes match,
+    and they expect a second ``DETAIL`` line that asyncpg's error message does not have. The driver's exception,
+    further down the cause chain, carries the SQLSTATE class and the constraint name.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.exceptions.UniqueViolationError):
+            return bool(current.constraint_name == constraint)
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_unavailable(exc: BaseException) -> bool:

@@ -11,8 +11,17 @@ from app.domain.accounts.models import (
     User,
     user_roles,
 )
+from app.domain.addresses.models import Address
+from app.domain.catalog.models import Product
+from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
 
 __all__ = (
+    "Address",
+    "IdempotencyKey",
+    "Order",
+    "OrderEvent",
+    "OrderItem",
+    "Product",
     "RefreshToken",
     "RefreshTokenFamily",
     "Role",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from advanced_alchemy.exceptions import DuplicateKeyError
+from advanced_alchemy.exceptions import IntegrityError
 from advanced_alchemy.filters import OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.auth import Principal
-from app.core.errors import AuthenticationFailed, Conflict, NotFound
+from app.core.errors import AuthenticationFailed, Conflict, NotFound, is_unique_violation
 from app.core.pagination import Page, PageParams
 from app.core.security import PasswordHashing, hash_refresh_token, new_refresh_token
 from app.domain.accounts.models import (
@@ -82,11 +82,14 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
                     password_hash=password_hash,
                 )
             )
-        except DuplicateKeyError:
-            raise Conflict("email_taken", "An account with this email already exists") from None
-        await self._set_roles(user.id, [DEFAULT_ROLE])
+        except IntegrityError as exc:
+            if is_unique_violation(exc, "uq_users_email"):
+                raise Conflict("email_taken", "An account with this email already exists") from None
+            raise
+        user_id = user.id  # read before commit: a session that expires on commit would reload it outside greenlet
+        await self._set_roles(user_id, [DEFAULT_ROLE])
         await self.repository.session.commit()
-        return await self.read(user.id)
+        return await self.read(user_id)
 
     async def create_with_roles(
         self,
@@ -130,8 +133,11 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
     async def list_users(self, q: str | None, paging: PageParams) -> Page[UserRead]:
         filters = []
         if q:
-            pattern = f"%{q.strip()}%"
-            filters.append(or_(User.email.ilike(pattern), User.full_name.ilike(pattern)))
+            # autoescape: a "%" or "_" the caller types is a character to find, not a LIKE wildcard.
+            term = q.strip()
+            filters.append(
+                or_(User.email.icontains(term, autoescape=True), User.full_name.icontains(term, autoescape=True))
+            )
         users, total = await self.repository.get_many_and_count(
             *filters,
             OrderBy("created_at", "desc"),

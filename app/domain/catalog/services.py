@@ -1,0 +1,166 @@
+"""Catalog rules: who sees which products, how the public list is queried, and sku uniqueness.
+
+The public list and the product page are the hottest reads of the service, so they select plain columns (no ORM
+identity map, no lazy loads) and build :class:`ProductRead` positionally from each row: one statement for the page
+and at most one more for the total.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, or_, select, true
+from sqlalchemy.exc import IntegrityError
+
+from app.core.errors import Conflict, NotFound, is_unique_violation
+from app.core.pagination import Page, PageParams
+from app.domain.catalog.models import Product
+from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
+__all__ = ("PRODUCTS_MANAGE", "ProductService", "to_product_read")
+
+#: The permission that lets a caller create, change and archive products, and see archived ones.
+PRODUCTS_MANAGE: Final = "products:manage"
+
+#: The columns of :class:`ProductRead`, in its field order, so a result row converts positionally.
+_READ_COLUMNS: Final = tuple(getattr(Product, name) for name in ProductRead.__struct_fields__)
+_NEWEST_FIRST: Final = (Product.created_at.desc(), Product.id.desc())
+_SKU_CONSTRAINT: Final = "uq_products_sku"
+_LIKE_ESCAPE: Final = "\\"
+
+
+def to_product_read(product: Product) -> ProductRead:
+    return ProductRead(*(getattr(product, name) for name in ProductRead.__struct_fields__))
+
+
+def _contains(term: str) -> str:
+    """An ``ILIKE`` pattern matching ``term`` literally anywhere (``%`` and ``_`` in the term are not wildcards)."""
+    escaped = term.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", r"\%").replace("_", r"\_")
+    return f"%{escaped}%"
+
+
+def _sku_taken(sku: str) -> Conflict:
+    return Conflict("sku_taken", f"A product with sku {sku!r} already exists")
+
+
+class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
+    """Products. Writes commit explicitly; the unique index on ``sku`` decides duplicates, races included."""
+
+    class Repo(SQLAlchemyAsyncRepository[Product]):
+        model_type = Product
+
+    repository_type = Repo
+
+    async def list_active(self, *, q: str | None, in_stock: bool | None, paging: PageParams) -> Page[ProductRead]:
+        """One page of active products, newest first.
+
+        ``q`` matches name or sku case-insensitively as a substring (served by the trigram indexes);
+        ``in_stock=True`` keeps products with stock, ``False`` those without. The total comes from a separate
+        ``count(*)`` (a window-function count would read every matching row for every page), and is skipped when the
+        page itself proves it: a short page that is not past the end holds the last of the matching rows.
+        """
+        # ``= true`` rather than ``IS TRUE``: only the former can use the (is_active, created_at, id) index.
+        conditions: list[ColumnElement[bool]] = [Product.is_active == true()]
+        term = (q or "").strip()
+        if term:
+            pattern = _contains(term)
+            conditions.append(
+                or_(
+                    Product.name.ilike(pattern, escape=_LIKE_ESCAPE),
+                    Product.sku.ilike(pattern, escape=_LIKE_ESCAPE),
+                )
+            )
+        if in_stock is not None:
+            conditions.append(Product.stock > 0 if in_stock else Product.stock == 0)
+        session = self.repository.session
+        rows = await session.execute(
+            select(*_READ_COLUMNS)
+            .where(*conditions)
+            .order_by(*_NEWEST_FIRST)
+            .limit(paging.per_page)
+            .offset(paging.offset)
+        )
+        items = [ProductRead(*row) for row in rows]
+        if len(items) < paging.per_page and (items or paging.offset == 0):
+            total = paging.offset + len(items)
+        else:
+            total = await session.scalar(select(func.count()).select_from(Product).where(*conditions)) or 0
+        return Page.of(items, total, paging)
+
+    async def read_visible(
+        self, product_id: uuid.UUID, *, may_see_archived: Callable[[], Awaitable[bool]]
+    ) -> ProductRead:
+        """A product as its caller may see it: active ones to anyone, archived ones only with ``products:manage``.
+
+        ``may_see_archived`` is asked only when the answer depends on it (the product is archived *or missing*), so
+        the common case costs one query and no caller lookup. Asking it for missing products too keeps a missing and
+        an archived product indistinguishable to every caller, whatever credentials they send.
+        """
+        row = (await self.repository.session.execute(select(*_READ_COLUMNS).where(Product.id == product_id))).first()
+        if row is not None and row.is_active:
+            return ProductRead(*row)
+        if not await may_see_archived() or row is None:
+            raise NotFound("Product")
+        return ProductRead(*row)
+
+    async def add_product(self, data: ProductCreate) -> ProductRead:
+        """Create a product. A duplicate sku is 409 ``sku_taken``, also when two creates race (the index decides)."""
+        product = Product(**msgspec.structs.asdict(data))
+        self.repository.session.add(product)
+        await self._flush(data.sku)
+        created = to_product_read(product)
+        await self.repository.session.commit()
+        return created
+
+    async def update_product(self, product_id: uuid.UUID, data: ProductUpdate) -> ProductRead:
+        """Change any subset of a product (archived ones too; ``is_active=True`` un-archives).
+
+        The row is locked first, so a change serialises with order placement, which locks the same row to take
+        stock: a stock set here is applied either before or after an order's decrement, never lost in between.
+        """
+        product = await self.repository.get_one_or_none(Product.id == product_id, with_for_update=True)
+        if product is None:
+            raise NotFound("Product")
+        for name, value in msgspec.structs.asdict(data).items():
+            if value is not msgspec.UNSET:
+                setattr(product, name, value)
+        await self._flush(product.sku)
+        updated = to_product_read(product)
+        await self.repository.session.commit()
+        return updated
+
+    async def archive(self, product_id: uuid.UUID) -> None:
+        """Archive a product (``is_active=False``): it leaves the public catalog, its row and past orders stay.
+
+        Idempotent: archiving an archived product changes nothing (not even ``updated_at``).
+        """
+        product = await self.repository.get_one_or_none(Product.id == product_id, with_for_update=True)
+        if product is None:
+            raise NotFound("Product")
+        if product.is_active:
+            product.is_active = False
+            await self._flush(product.sku)
+        await self.repository.session.commit()
+
+    async def _flush(self, sku: str) -> None:
+        """Flush pending changes; a duplicate sku (even one committed a moment ago by a racing request) is 409.
+
+        The constraint is identified by name on the driver's error (see ``is_unique_violation``: advanced-alchemy's
+        ``DuplicateKeyError`` is not raised for asyncpg's message format). Any other integrity error propagates.
+        """
+        session = self.repository.session
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            await session.rollback()
+            if is_unique_violation(exc, _SKU_CONSTRAINT):
+                raise _sku_taken(sku) from None
+            raise

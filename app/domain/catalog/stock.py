@@ -1,0 +1,77 @@
+"""Stock reservation: the one place that takes units out of, and puts them back into, ``products.stock``.
+
+Pattern: lock the order's product rows with ``SELECT … ORDER BY id FOR UPDATE``, check every line against the locked
+values, then decrement them all with one ``UPDATE … FROM unnest(ids, quantities)``. Why this one:
+
+* **No oversell.** The rows stay locked until the order's transaction ends, so nobody can sell the same units in
+  between the check and the decrement; the ``stock >= 0`` CHECK constraint is the last line of defence.
+* **No deadlocks.** Two orders that share products lock them in the same (id) order, so neither can hold a row the
+  other is waiting for while waiting itself. A single multi-row ``UPDATE`` would lock rows in whatever order the
+  planner visits them, which is why the locks are taken by the ordered ``SELECT`` first.
+* **Complete errors, nothing reserved.** The check sees every line before anything changes, so a 422 can name all
+  short lines with requested and available quantities, and raising rolls the transaction back.
+* **Constant round trips.** Two statements whatever the number of lines (the conditional per-row
+  ``UPDATE … WHERE stock >= q`` alternative costs one round trip per line).
+
+Returning stock (cancellation) locks the same way before incrementing, for the same deadlock reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.catalog.models import Product
+
+__all__ = ("LockedProduct", "lock_products", "return_stock", "take_stock")
+
+
+@dataclass(frozen=True, slots=True)
+class LockedProduct:
+    id: uuid.UUID
+    name: str
+    price_cents: int
+    stock: int
+    is_active: bool
+
+
+async def lock_products(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LockedProduct]:
+    """Lock the given products (in id order) until the transaction ends, and return their current values."""
+    rows = await session.execute(
+        select(Product.id, Product.name, Product.price_cents, Product.stock, Product.is_active)
+        .where(Product.id.in_(sorted(set(product_ids))))
+        .order_by(Product.id)
+        .with_for_update()
+    )
+    return {row.id: LockedProduct(row.id, row.name, row.price_cents, row.stock, row.is_active) for row in rows}
+
+
+_ids = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+_quantities = bindparam("quantities", type_=ARRAY(Integer))
+
+
+async def _adjust(session: AsyncSession, deltas: dict[uuid.UUID, int]) -> None:
+    changes = func.unnest(_ids, _quantities).table_valued("id", "delta").render_derived(with_types=False)
+    await session.execute(
+        update(Product)
+        .where(Product.id == changes.c.id)
+        .values(stock=Product.stock + changes.c.delta, updated_at=datetime.now(UTC)),
+        {"ids": list(deltas), "quantities": list(deltas.values())},
+    )
+
+
+async def take_stock(session: AsyncSession, quantities: dict[uuid.UUID, int]) -> None:
+    """Decrement stock. Call only for rows locked by :func:`lock_products` and checked to be sufficient."""
+    await _adjust(session, {pid: -q for pid, q in quantities.items()})
+
+
+async def return_stock(session: AsyncSession, quantities: dict[uuid.UUID, int]) -> None:
+    """Put units back (order cancelled): lock in id order first, then increment."""
+    await lock_products(session, list(quantities))
+    await _adjust(session, dict(quantities))

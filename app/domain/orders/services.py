@@ -1,0 +1,427 @@
+"""Orders: placing them (stock, snapshots, idempotency), reading them, and moving them through their statuses.
+
+Every write here is one explicit transaction that the method commits itself; a raised :class:`DomainError` leaves
+the transaction uncommitted, and the request's session is rolled back when it closes — nothing is reserved, no key
+is stored. Statements are SQLAlchemy Core on the hot paths so the number of round trips is fixed by the code, not by
+when the ORM decides to flush: placing an order costs the same few statements for 1 line or 50.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import msgspec
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import Select, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from uuid_utils.compat import uuid7
+
+from app.core.auth import Principal
+from app.core.errors import Conflict, DomainError, FieldError, NotFound
+from app.core.pagination import Page, PageParams
+from app.domain.addresses.services import AddressService, to_address_read
+from app.domain.catalog.stock import lock_products, return_stock, take_stock
+from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
+from app.domain.orders.schemas import (
+    OrderCreate,
+    OrderEventRead,
+    OrderItemRead,
+    OrderRead,
+    format_usd,
+)
+from app.domain.orders.state_machine import RESTOCKING_STATUSES, OrderStatus, can_transition
+
+__all__ = ("IDEMPOTENCY_TTL", "ORDERS_MANAGE", "OrderService", "PlacedOrder")
+
+ORDERS_MANAGE: Final = "orders:manage"
+IDEMPOTENCY_TTL: Final = timedelta(hours=24)
+
+_ORDER_COLUMNS: Final = (
+    Order.id,
+    Order.user_id,
+    Order.status,
+    Order.shipping_address,
+    Order.total_cents,
+    Order.created_at,
+    Order.updated_at,
+)
+_ITEM_COLUMNS: Final = (
+    OrderItem.order_id,
+    OrderItem.id,
+    OrderItem.product_id,
+    OrderItem.product_name,
+    OrderItem.quantity,
+    OrderItem.price_cents,
+)
+_EVENT_COLUMNS: Final = (
+    OrderEvent.event_id,
+    OrderEvent.type,
+    OrderEvent.order_id,
+    OrderEvent.user_id,
+    OrderEvent.status,
+    OrderEvent.previous_status,
+    OrderEvent.at,
+)
+# One array parameter instead of an expanding IN list keeps a single prepared statement for every page size.
+_order_ids = bindparam("order_ids", type_=ARRAY(UUID(as_uuid=True)))
+_items_of_orders: Final = (
+    select(*_ITEM_COLUMNS).where(OrderItem.order_id == any_(_order_ids)).order_by(OrderItem.order_id, OrderItem.id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """The answer to ``POST /orders``: the serialised order, and whether it was replayed from an idempotency key."""
+
+    body: bytes
+    replayed: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _request_hash(data: OrderCreate) -> str:
+    return hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+
+
+def _order_read(row: Any, items: list[OrderItemRead]) -> OrderRead:
+    return OrderRead(
+        id=row.id,
+        user_id=row.user_id,
+        status=OrderStatus(row.status),
+        items=items,
+        shipping_address=row.shipping_address,
+        total_cents=row.total_cents,
+        total_usd=format_usd(row.total_cents),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _item_read(row: Any) -> OrderItemRead:
+    return OrderItemRead(
+        id=row.id,
+        product_id=row.product_id,
+        product_name=row.product_name,
+        quantity=row.quantity,
+        price_cents=row.price_cents,
+        line_total_cents=row.price_cents * row.quantity,
+    )
+
+
+def _event_row(
+    order_id: uuid.UUID, user_id: uuid.UUID, status: str, previous: str | None, at: datetime
+) -> dict[str, Any]:
+    return {
+        "type": "order_created" if previous is None else "order_status_changed",
+        "order_id": order_id,
+        "user_id": user_id,
+        "status": status,
+        "previous_status": previous,
+        "at": at,
+    }
+
+
+class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
+    class Repo(SQLAlchemyAsyncRepository[Order]):
+        model_type = Order
+
+    repository_type = Repo
+
+    # ----------------------------------------------------------------------------------------------- placing orders
+
+    async def place_order(self, user_id: uuid.UUID, data: OrderCreate, idempotency_key: str | None) -> PlacedOrder:
+        """Create a pending order, taking its stock, in one transaction.
+
+        Rules, in the order they are checked: each product at most once (``duplicate_product``); the address must be
+        the caller's (``address_not_found``); every product must exist and be active (``product_unavailable``); every
+        line must be in stock (``insufficient_stock``, naming each short line). Stock is locked and decremented as
+        described in :mod:`app.domain.catalog.stock`.
+
+        Idempotency: with a key, the first statement claims ``(user, key)`` with ``INSERT … ON CONFLICT``. A
+        concurrent request with the same key blocks on that index entry until this transaction ends; if it commits,
+        the other sees the stored response (same body → replay, different body → 409); if it rolls back (any 4xx),
+        the other proceeds as if it were first. An expired key (older than 24 h) is claimed afresh.
+        """
+        _reject_duplicate_products(data)
+        session = self.repository.session
+        now = _now()
+        request_hash = _request_hash(data)
+        if idempotency_key is not None:
+            replay = await self._claim_idempotency_key(user_id, idempotency_key, request_hash, now)
+            if replay is not None:
+                return replay
+
+        address = await AddressService(session=session).get_owned(user_id, data.shipping_address_id)
+        if address is None:
+            raise DomainError(
+                "address_not_found",
+                "The shipping address does not exist or is not yours",
+                errors=[FieldError(field="shipping_address_id", message="Unknown address")],
+            )
+        quantities = {line.product_id: line.quantity for line in data.items}
+        products = await lock_products(session, list(quantities))
+        _check_availability(data, products)
+        await take_stock(session, quantities)
+
+        order_id = uuid7()
+        lines: list[dict[str, Any]] = [
+            {
+                "id": uuid7(),
+                "order_id": order_id,
+                "product_id": line.product_id,
+                "product_name": products[line.product_id].name,
+                "price_cents": products[line.product_id].price_cents,
+                "quantity": line.quantity,
+            }
+            for line in data.items
+        ]
+        total = sum(line["price_cents"] * line["quantity"] for line in lines)
+        shipping_address = msgspec.to_builtins(to_address_read(address))
+        await session.execute(
+            insert(Order).values(
+                id=order_id,
+                user_id=user_id,
+                status=OrderStatus.PENDING.value,
+                total_cents=total,
+                shipping_address=shipping_address,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.execute(insert(OrderItem), lines)
+        await session.execute(
+            insert(OrderEvent).values(_event_row(order_id, user_id, OrderStatus.PENDING.value, None, now))
+        )
+        order = OrderRead(
+            id=order_id,
+            user_id=user_id,
+            status=OrderStatus.PENDING,
+            items=[_item_read(_Row(line)) for line in lines],
+            shipping_address=shipping_address,
+            total_cents=total,
+            total_usd=format_usd(total),
+            created_at=now,
+            updated_at=now,
+        )
+        body = msgspec.json.encode(order)
+        if idempotency_key is not None:
+            await session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == idempotency_key)
+                .values(order_id=order_id, response_body=body)
+            )
+        await session.commit()
+        return PlacedOrder(body=body, replayed=False)
+
+    async def _claim_idempotency_key(
+        self, user_id: uuid.UUID, key: str, request_hash: str, now: datetime
+    ) -> PlacedOrder | None:
+        """Claim the key for this request (None), or return the stored response of the request that owns it."""
+        session = self.repository.session
+        for _ in range(3):  # the owning row can expire and be swept between our two statements; try again then
+            values = {
+                "user_id": user_id,
+                "key": key,
+                "request_hash": request_hash,
+                "created_at": now,
+                "expires_at": now + IDEMPOTENCY_TTL,
+            }
+            insert_key = pg_insert(IdempotencyKey).values(values)
+            refreshed = {k: insert_key.excluded[k] for k in ("request_hash", "created_at", "expires_at")}
+            claim = insert_key.on_conflict_do_update(
+                index_elements=[IdempotencyKey.user_id, IdempotencyKey.key],
+                set_={**refreshed, "order_id": None, "response_body": None},
+                where=IdempotencyKey.expires_at <= insert_key.excluded.created_at,
+            ).returning(IdempotencyKey.key)
+            if (await session.execute(claim)).first() is not None:
+                return None
+            stored = (
+                await session.execute(
+                    select(IdempotencyKey.request_hash, IdempotencyKey.response_body).where(
+                        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+                    )
+                )
+            ).first()
+            if stored is None or stored.response_body is None:
+                continue
+            if stored.request_hash != request_hash:
+                raise Conflict(
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was already used with a different request body",
+                )
+            await session.rollback()
+            return PlacedOrder(body=stored.response_body, replayed=True)
+        raise Conflict("idempotency_key_busy", "A request with this Idempotency-Key is still being processed")
+
+    # ----------------------------------------------------------------------------------------------------- reading
+
+    async def get_visible(self, caller: Principal, order_id: uuid.UUID) -> OrderRead:
+        """The order if the caller owns it or may manage orders; otherwise 404, whether or not it exists."""
+        stmt = select(*_ORDER_COLUMNS).where(Order.id == order_id)
+        if not caller.can(ORDERS_MANAGE):
+            stmt = stmt.where(Order.user_id == caller.id)
+        orders = await self._read_orders(stmt)
+        if not orders:
+            raise NotFound("Order")
+        return orders[0]
+
+    async def list_orders(
+        self, paging: PageParams, *, user_id: uuid.UUID | None = None, status: OrderStatus | None = None
+    ) -> Page[OrderRead]:
+        """A page of orders, newest first: the caller's own (``user_id``) or everyone's (admin)."""
+        conditions = []
+        if user_id is not None:
+            conditions.append(Order.user_id == user_id)
+        if status is not None:
+            conditions.append(Order.status == status.value)
+        total = await self.repository.session.scalar(select(func.count()).select_from(Order).where(*conditions)) or 0
+        if total <= paging.offset:
+            return Page.of([], total, paging)
+        stmt = (
+            select(*_ORDER_COLUMNS)
+            .where(*conditions)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(paging.per_page)
+            .offset(paging.offset)
+        )
+        return Page.of(await self._read_orders(stmt), total, paging)
+
+    async def _read_orders(self, stmt: Select[Any]) -> list[OrderRead]:
+        """Orders with their lines in two statements, whatever the number of orders."""
+        session = self.repository.session
+        rows = (await session.execute(stmt)).all()
+        if not rows:
+            return []
+        items: dict[uuid.UUID, list[OrderItemRead]] = defaultdict(list)
+        for item in await session.execute(_items_of_orders, {"order_ids": [row.id for row in rows]}):
+            items[item.order_id].append(_item_read(item))
+        return [_order_read(row, items[row.id]) for row in rows]
+
+    async def timeline(self, caller: Principal, order_id: uuid.UUID) -> list[OrderEventRead]:
+        """The order's published events, oldest first (same visibility rule as the order itself)."""
+        session = self.repository.session
+        owner = await session.scalar(select(Order.user_id).where(Order.id == order_id))
+        if owner is None or (owner != caller.id and not caller.can(ORDERS_MANAGE)):
+            raise NotFound("Order")
+        rows = await session.execute(
+            select(*_EVENT_COLUMNS)
+            .where(OrderEvent.order_id == order_id, OrderEvent.event_id.is_not(None))
+            .order_by(OrderEvent.event_id)
+        )
+        return [
+            OrderEventRead(
+                event_id=row.event_id,
+                type=row.type,
+                order_id=row.order_id,
+                user_id=row.user_id,
+                status=OrderStatus(row.status),
+                previous_status=OrderStatus(row.previous_status) if row.previous_status else None,
+                at=row.at,
+            )
+            for row in rows
+        ]
+
+    # -------------------------------------------------------------------------------------------- status changes
+
+    async def cancel(self, user_id: uuid.UUID, order_id: uuid.UUID) -> OrderRead:
+        """The owner cancels (from pending or paid); the stock comes back in the same transaction."""
+        return await self._transition(order_id, OrderStatus.CANCELLED, owner_id=user_id)
+
+    async def change_status(self, order_id: uuid.UUID, target: OrderStatus) -> OrderRead:
+        """Staff move an order along the status machine; cancelling returns its stock."""
+        return await self._transition(order_id, target, owner_id=None)
+
+    async def _transition(self, order_id: uuid.UUID, target: OrderStatus, *, owner_id: uuid.UUID | None) -> OrderRead:
+        """Lock the order row, check the move against the status table, apply it and record the event.
+
+        The row lock serialises concurrent changes of one order (a customer's cancel racing a staff member's
+        "paid"): the second waits, then sees the first's result and is judged against it, so stock is returned at
+        most once and the final state is always one the table allows. Lock order is order row, then products (in id
+        order); placing an order only locks products, so the two cannot deadlock.
+        """
+        session = self.repository.session
+        current_row = (
+            await session.execute(
+                select(Order.user_id, Order.status).where(Order.id == order_id).with_for_update(of=Order)
+            )
+        ).first()
+        if current_row is None or (owner_id is not None and current_row.user_id != owner_id):
+            raise NotFound("Order")
+        current = OrderStatus(current_row.status)
+        if not can_transition(current, target):
+            raise Conflict("invalid_transition", f"An order cannot go from {current.value} to {target.value}")
+        if target in RESTOCKING_STATUSES:
+            lines = await session.execute(
+                select(OrderItem.product_id, OrderItem.quantity).where(OrderItem.order_id == order_id)
+            )
+            await return_stock(session, {line.product_id: line.quantity for line in lines})
+        now = _now()
+        await session.execute(update(Order).where(Order.id == order_id).values(status=target.value, updated_at=now))
+        await session.execute(
+            insert(OrderEvent).values(_event_row(order_id, current_row.user_id, target.value, current.value, now))
+        )
+        await session.commit()
+        orders = await self._read_orders(select(*_ORDER_COLUMNS).where(Order.id == order_id))
+        return orders[0]
+
+
+class _Row:
+    """Attribute access over a dict, so freshly inserted lines share ``_item_read`` with fetched rows."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        return self._values[name]
+
+
+def _reject_duplicate_products(data: OrderCreate) -> None:
+    seen: dict[uuid.UUID, int] = {}
+    errors: list[FieldError] = []
+    for index, line in enumerate(data.items):
+        if line.product_id in seen:
+            errors.append(
+                FieldError(
+                    field=f"items[{index}].product_id",
+                    message=f"Product already ordered in items[{seen[line.product_id]}]",
+                    product_id=line.product_id,
+                )
+            )
+        else:
+            seen[line.product_id] = index
+    if errors:
+        raise DomainError("duplicate_product", "Each product may appear only once per order", errors=errors)
+
+
+def _check_availability(data: OrderCreate, products: dict[uuid.UUID, Any]) -> None:
+    unavailable = [
+        FieldError(field=f"items[{i}].product_id", message="Unknown or archived product", product_id=line.product_id)
+        for i, line in enumerate(data.items)
+        if line.product_id not in products or not products[line.product_id].is_active
+    ]
+    if unavailable:
+        raise DomainError("product_unavailable", "Some products do not exist or are no longer sold", errors=unavailable)
+    short = [
+        FieldError(
+            field=f"items[{i}].quantity",
+            message=f"Only {products[line.product_id].stock} in stock, {line.quantity} requested",
+            product_id=line.product_id,
+            requested=line.quantity,
+            available=products[line.product_id].stock,
+        )
+        for i, line in enumerate(data.items)
+        if products[line.product_id].stock < line.quantity
+    ]
+    if short:
+        raise DomainError("insufficient_stock", "Not enough stock for some lines; nothing was reserved", errors=short)

@@ -1,0 +1,82 @@
+"""The public list costs a constant number of SQL statements, whatever the page size."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.support import ProductMaker
+
+# Savepoints are the test harness's isolation, not the application's work.
+_HARNESS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(_HARNESS):
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_list_statement_count_does_not_depend_on_page_size(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+) -> None:
+    await make_product.batch(150)  # both pages below are full, so both need the count
+
+    with count_statements(engine) as small:
+        assert len((await client.get("/products", params={"per_page": 1})).json()["items"]) == 1
+    with count_statements(engine) as large:
+        assert len((await client.get("/products", params={"per_page": 100})).json()["items"]) == 100
+
+    assert len(small) == len(large) == 2, (small, large)
+
+
+async def test_a_short_page_needs_no_count(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+) -> None:
+    await make_product.batch(3)
+
+    with count_statements(engine) as statements:
+        body = (await client.get("/products", params={"q": "", "per_page": 20})).json()
+
+    assert body["total"] == 3
+    assert len(statements) == 1, statements
+
+
+async def test_a_page_past_the_end_still_reports_the_total(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+) -> None:
+    await make_product.batch(3)
+
+    with count_statements(engine) as statements:
+        body = (await client.get("/products", params={"page": 5, "per_page": 2})).json()
+
+    assert (body["items"], body["total"], body["pages"]) == ([], 3, 2)
+    assert len(statements) == 2
+
+
+async def test_product_page_is_one_statement(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+) -> None:
+    product = await make_product()
+
+    with count_statements(engine) as statements:
+        assert (await client.get(f"/products/{product.id}")).status_code == 200
+    with count_statements(engine) as missing:
+        assert (await client.get(f"/products/{uuid.uuid4()}")).status_code == 404
+
+    assert (len(statements), len(missing)) == (1, 1)

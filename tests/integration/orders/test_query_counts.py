@@ -1,0 +1,73 @@
+"""Query shapes: listing and placing orders cost a fixed number of statements, whatever the size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.integration.orders.conftest import Shopper, place
+from tests.support import ProductMaker
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_listing_orders_costs_the_same_statements_for_1_or_100_per_page(
+    client: httpx.AsyncClient, shopper: Shopper, make_product: ProductMaker, engine: AsyncEngine
+) -> None:
+    products = await make_product.batch(3, stock=1000)
+    for _ in range(100):
+        await place(client, shopper, *((p, 1) for p in products))
+
+    counts = {}
+    for per_page in (1, 100):
+        with count_statements(engine) as statements:
+            response = await client.get("/orders", params={"per_page": per_page}, headers=shopper.headers)
+        assert len(response.json()["items"]) == per_page
+        counts[per_page] = len(statements)
+
+    assert counts[1] == counts[100] == 4  # principal, count, page of orders, their lines
+
+
+async def test_placing_an_order_costs_the_same_statements_for_1_or_50_lines(
+    client: httpx.AsyncClient, shopper: Shopper, make_product: ProductMaker, engine: AsyncEngine
+) -> None:
+    products = await make_product.batch(50, stock=10)
+
+    counts = {}
+    for lines in (1, 50):
+        with count_statements(engine) as statements:
+            response = await place(client, shopper, *((p, 1) for p in products[:lines]))
+        assert response.status_code == 201
+        counts[lines] = len(statements)
+
+    # principal, address, lock products, take stock, insert order, insert lines, insert event
+    assert counts[1] == counts[50] == 7
+
+
+async def test_idempotent_order_adds_two_statements(
+    client: httpx.AsyncClient, shopper: Shopper, make_product: ProductMaker, engine: AsyncEngine
+) -> None:
+    product = await make_product(stock=10)
+
+    with count_statements(engine) as statements:
+        await place(client, shopper, (product, 1), headers={"Idempotency-Key": "counted"})
+
+    assert len(statements) == 9  # the claim and storing the response

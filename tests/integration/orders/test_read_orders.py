@@ -1,0 +1,125 @@
+"""Reading orders: own list, one order, admin list — and nobody sees someone else's order."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.integration.orders.conftest import Shopper, place
+from tests.support import ProductMaker
+
+
+async def test_my_orders_are_newest_first_and_only_mine(
+    client: httpx.AsyncClient, shopper: Shopper, other_shopper: Shopper, make_product: ProductMaker
+) -> None:
+    product = await make_product(stock=100)
+    first = (await place(client, shopper, (product, 1))).json()["id"]
+    second = (await place(client, shopper, (product, 2))).json()["id"]
+    await place(client, other_shopper, (product, 1))
+
+    page = (await client.get("/orders", headers=shopper.headers)).json()
+
+    assert [o["id"] for o in page["items"]] == [second, first]
+    assert page | {"items": None} == {"items": None, "total": 2, "page": 1, "per_page": 20, "pages": 1}
+    assert page["items"][0]["items"][0]["quantity"] == 2
+
+
+async def test_my_orders_paginate(client: httpx.AsyncClient, shopper: Shopper, make_product: ProductMaker) -> None:
+    product = await make_product(stock=100)
+    ids = [(await place(client, shopper, (product, 1))).json()["id"] for _ in range(5)]
+
+    page = (await client.get("/orders", params={"page": 2, "per_page": 2}, headers=shopper.headers)).json()
+
+    assert [o["id"] for o in page["items"]] == [ids[2], ids[1]]
+    assert (page["total"], page["pages"]) == (5, 3)
+
+
+async def test_page_past_the_end_is_empty(client: httpx.AsyncClient, shopper: Shopper) -> None:
+    page = (await client.get("/orders", params={"page": 9}, headers=shopper.headers)).json()
+
+    assert page["items"] == []
+    assert page["total"] == 0
+    assert page["pages"] == 0
+
+
+async def test_my_orders_filter_by_status(
+    client: httpx.AsyncClient, shopper: Shopper, make_product: ProductMaker
+) -> None:
+    product = await make_product(stock=100)
+    kept = (await place(client, shopper, (product, 1))).json()["id"]
+    cancelled = (await place(client, shopper, (product, 1))).json()["id"]
+    await client.post(f"/orders/{cancelled}/cancel", headers=shopper.headers)
+
+    page = (await client.get("/orders", params={"status": "pending"}, headers=shopper.headers)).json()
+
+    assert [o["id"] for o in page["items"]] == [kept]
+
+
+async def test_bad_list_parameters_are_422(client: httpx.AsyncClient, shopper: Shopper) -> None:
+    for params in ({"status": "lost"}, {"page": 0}, {"per_page": 0}, {"per_page": 101}):
+        response = await client.get("/orders", params=params, headers=shopper.headers)
+        assert response.status_code == 422, params
+
+
+async def test_owner_reads_their_order(client: httpx.AsyncClient, shopper: Shopper, make_product: ProductMaker) -> None:
+    product = await make_product(stock=5)
+    placed = (await place(client, shopper, (product, 1))).json()
+
+    response = await client.get(f"/orders/{placed['id']}", headers=shopper.headers)
+
+    assert response.status_code == 200
+    assert response.json() == placed
+
+
+async def test_someone_elses_order_is_404_like_a_missing_one(
+    client: httpx.AsyncClient, shopper: Shopper, other_shopper: Shopper, make_product: ProductMaker
+) -> None:
+    product = await make_product(stock=5)
+    order_id = (await place(client, shopper, (product, 1))).json()["id"]
+
+    theirs = await client.get(f"/orders/{order_id}", headers=other_shopper.headers)
+    missing = await client.get(f"/orders/{uuid.uuid4()}", headers=other_shopper.headers)
+
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["detail"] == missing.json()["detail"]
+
+
+async def test_staff_read_any_order(
+    client: httpx.AsyncClient, shopper: Shopper, staff_headers: dict[str, str], make_product: ProductMaker
+) -> None:
+    product = await make_product(stock=5)
+    order_id = (await place(client, shopper, (product, 1))).json()["id"]
+
+    assert (await client.get(f"/orders/{order_id}", headers=staff_headers)).status_code == 200
+
+
+async def test_admin_list_shows_everyones_orders_with_filters(
+    client: httpx.AsyncClient,
+    shopper: Shopper,
+    other_shopper: Shopper,
+    staff_headers: dict[str, str],
+    make_product: ProductMaker,
+) -> None:
+    product = await make_product(stock=10)
+    mine = (await place(client, shopper, (product, 1))).json()["id"]
+    theirs = (await place(client, other_shopper, (product, 1))).json()["id"]
+    await client.patch(f"/orders/{theirs}/status", json={"status": "paid"}, headers=staff_headers)
+
+    everyone = (await client.get("/admin/orders", headers=staff_headers)).json()
+    paid = (await client.get("/admin/orders", params={"status": "paid"}, headers=staff_headers)).json()
+    by_user = (
+        await client.get("/admin/orders", params={"user_id": str(shopper.user.id)}, headers=staff_headers)
+    ).json()
+
+    assert [o["id"] for o in everyone["items"]] == [theirs, mine]
+    assert [o["id"] for o in paid["items"]] == [theirs]
+    assert [o["id"] for o in by_user["items"]] == [mine]
+
+
+async def test_admin_list_needs_orders_manage(client: httpx.AsyncClient, shopper: Shopper) -> None:
+    response = await client.get("/admin/orders", headers=shopper.headers)
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Permission required: orders:manage"
+    assert (await client.get("/admin/orders")).status_code == 401
