@@ -90,6 +90,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = PROJECT_ROOT / ".data"
     worker_in_process: bool = False
     worker_concurrency: int = 10
+    email_max_attempts: int = 8
+    email_retry_delay: float = 1.0
+    email_retry_backoff: float = 300.0
 
     @property
     def is_production(self) -> bool:
@@ -162,6 +165,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             data_dir=Path(env.text("DATA_DIR") or PROJECT_ROOT / ".data"),
             worker_in_process=env.boolean("WORKER_IN_PROCESS", False),
             worker_concurrency=env.integer("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),
+            email_max_attempts=env.integer("EMAIL_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
+            email_retry_delay=env.number("EMAIL_RETRY_DELAY", 1.0, minimum=0.0),
+            email_retry_backoff=env.number("EMAIL_RETRY_BACKOFF", 300.0, minimum=0.0),
         )
 
 
@@ -186,6 +192,18 @@ class _Env:
         if value < minimum or (maximum is not None and value > maximum):
             bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
             raise ConfigError(name, f"must be {bounds}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {raw!r}") from None
+        if not value >= minimum:  # also rejects NaN
+            raise ConfigError(name, f"must be at least {minimum}, got {raw}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:

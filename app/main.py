@@ -17,10 +17,13 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlche
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from litestar import Litestar, Router
+from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar_saq import SAQPlugin
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cli import OrdersCLIPlugin
 from app.config import (
@@ -58,6 +61,10 @@ from app.domain.catalog import deps as catalog_deps
 from app.domain.catalog.controllers import ProductController
 from app.domain.orders import deps as orders_deps
 from app.domain.orders.controllers import AdminOrderController, OrderController
+from app.events.email import email_sender_for
+from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
+from app.events.outbox import OutboxDispatcher
+from app.events.worker import WorkerResources, email_enqueuer, saq_config
 
 if TYPE_CHECKING:
     import uuid
@@ -145,8 +152,42 @@ def create_app(
         finally:
             await redis.aclose()
 
+    engine = alchemy.get_engine()
+
+    def session_maker() -> async_sessionmaker[AsyncSession]:
+        # Read from app state on each use: tests point the app at a per-test transaction there.
+        maker: async_sessionmaker[AsyncSession] = app.state[alchemy.session_maker_app_state_key]
+        return maker
+
+    resources: list[WorkerResources] = []
+    saq = saq_config(settings, lambda: resources[0])
+    dispatcher = OutboxDispatcher(engine, redis, email_enqueuer(saq, settings))
+    resources.append(
+        WorkerResources(
+            settings=settings,
+            session_maker=alchemy.create_session_maker(),  # type: ignore[arg-type]
+            sender=email_sender_for(settings),
+            dispatcher=dispatcher,
+        )
+    )
+    live = LiveConnections(session_maker)
+    channels = ChannelsPlugin(
+        backend=ResilientRedisPubSubBackend(redis=redis),
+        arbitrary_channels_allowed=True,
+        subscriber_max_backlog=1000,
+        subscriber_backlog_strategy="dropleft",
+    )
+
+    @asynccontextmanager
+    async def live_lifespan(_: Litestar) -> AsyncIterator[None]:
+        await live.start()
+        try:
+            yield
+        finally:
+            await live.stop()
+
     readiness = ReadinessProbe(
-        alchemy.get_engine(),
+        engine,
         redis,
         version_table=MIGRATIONS_VERSION_TABLE,
         expected_heads=migration_heads(),
@@ -171,6 +212,8 @@ def create_app(
             AdminOrderController,
             HealthController,
             MetricsController,
+            order_feed,
+            admin_order_feed,
         ],
         dependencies={
             **accounts_deps.dependencies,
@@ -183,8 +226,11 @@ def create_app(
             "tokens": constant(tokens),
             "redis": constant(redis),
             "readiness": constant(readiness),
+            "outbox": constant(dispatcher),
+            "live": constant(live),
+            "session_maker": Provide(session_maker, sync_to_thread=False),
         },
-        plugins=[SQLAlchemyPlugin(config=alchemy), OrdersCLIPlugin()],
+        plugins=[SQLAlchemyPlugin(config=alchemy), channels, SAQPlugin(saq), OrdersCLIPlugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
             PrometheusConfig(
@@ -196,7 +242,7 @@ def create_app(
         ],
         exception_handlers=exception_handlers(),
         stores={AUTH_RATE_LIMIT_STORE: FailOpenRedisStore(redis, namespace="ratelimit")},
-        lifespan=[redis_lifespan],
+        lifespan=[redis_lifespan, live_lifespan],
         openapi_config=openapi_config(_version()),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins

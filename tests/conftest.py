@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 import pytest
 from advanced_alchemy.alembic.commands import AlembicCommands
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
 from litestar import Litestar
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -139,7 +139,12 @@ async def start_app(application: Litestar) -> tuple[asyncio.Task[None], asyncio.
 
 @pytest.fixture(scope="session")
 async def alchemy(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
-    return SQLAlchemyAsyncConfig(engine_instance=engine, before_send_handler=None, create_all=False)
+    return SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_config=AsyncSessionConfig(expire_on_commit=False),  # as in production (app.config)
+        before_send_handler=None,
+        create_all=False,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from app.core.pagination import Page, PageParams
 from app.domain.orders.schemas import OrderCreate, OrderEventRead, OrderRead, StatusChange
 from app.domain.orders.services import ORDERS_MANAGE, OrderService
 from app.domain.orders.state_machine import OrderStatus
+from app.events.outbox import OutboxDispatcher
 
 __all__ = ("AdminOrderController", "OrderController")
 
@@ -87,8 +88,10 @@ class OrderController(Controller):
         request: Request[Principal, Any, Any],
         order_id: FromPath[uuid.UUID],
         orders: NamedDependency[OrderService],
+        outbox: NamedDependency[OutboxDispatcher],
     ) -> list[OrderEventRead]:
         """The order's timeline, oldest first."""
+        await outbox.settle(order_id)
         return await orders.timeline(request.user, order_id)
 
     @post("/{order_id:uuid}/cancel", status_code=200, responses=problems(401, 404, 409))

@@ -1,0 +1,259 @@
+"""The outbox dispatcher: from committed ``order_events`` rows to WebSocket listeners and the email queue.
+
+Why event ids are assigned here and not on insert
+    Two transactions can commit in the opposite order from the one in which they inserted their rows. If the public
+    ``event_id`` were the insertion sequence, a listener could receive 11, resume later "since 11", and never see 10,
+    which committed after 11 was published. So a row gets its ``event_id`` only once it is visible (committed), by
+    the dispatcher, as ``max(event_id) + n`` in insertion order, under a PostgreSQL advisory lock that also covers
+    publishing. Hence: ids are handed out and published in one sequence by one dispatcher at a time; a row that can
+    still commit has no id yet; and a listener resuming from any id finds every later event in the table.
+
+What one round does (while holding the lock, on one autocommit connection)
+    1. Re-publish rows that have an id but no ``dispatched_at`` (a previous dispatcher died or Redis was down).
+    2. Give ids to new committed rows (one ``UPDATE … RETURNING`` statement: atomic).
+    3. Publish them in id order: one pipelined Redis round trip for the WebSocket channels, and one SAQ email job
+       per event, keyed by the row id so a repeat does not enqueue a second email while the first is pending.
+    4. Mark them dispatched. Repeat until nothing is pending, release the lock, and look once more: an event that
+       committed while we held the lock (its own round found the lock taken and gave up) is picked up here.
+
+If Redis is unreachable the round stops before marking anything; ids already assigned stay, and the next round
+re-publishes them first, in order. Nothing is lost, and ids never go backwards.
+
+Who runs rounds: the worker's listener (woken by ``NOTIFY order_events`` from a trigger, which PostgreSQL delivers
+only on commit, with a 1 s poll as a fallback), the worker's cron sweep, and an API process that serves an order
+timeline with undispatched rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = (
+    "ALL_ORDERS_CHANNEL",
+    "LOCK_KEY",
+    "DispatchedEvent",
+    "OutboxDispatcher",
+    "user_channel",
+)
+
+logger = structlog.get_logger("app.outbox")
+
+#: Advisory-lock key that serialises dispatch rounds across every process.
+LOCK_KEY: Final = 0x6F7574626F78  # "outbox"
+ALL_ORDERS_CHANNEL: Final = "orders.all"
+BATCH: Final = 500
+
+
+def user_channel(user_id: uuid.UUID | str) -> str:
+    return f"orders.user.{user_id}"
+
+
+class DispatchedEvent(msgspec.Struct, frozen=True):
+    """The public event, as published and as listed in a timeline."""
+
+    event_id: int
+    type: str
+    order_id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    previous_status: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    row_id: int
+    event: DispatchedEvent
+
+
+EmailEnqueuer = Callable[[Sequence[int]], Awaitable[None]]
+
+_COLUMNS = "id, event_id, type, order_id, user_id, status, previous_status, at"
+_LEFTOVERS = text(
+    f"SELECT {_COLUMNS} FROM order_events "  # noqa: S608 - constant column list
+    "WHERE event_id IS NOT NULL AND dispatched_at IS NULL ORDER BY event_id LIMIT :batch"
+)
+_ASSIGN = text(
+    f"""
+    WITH pending AS (
+        SELECT id, row_number() OVER (ORDER BY id) AS n
+        FROM order_events WHERE event_id IS NULL ORDER BY id LIMIT :batch
+    ), base AS (SELECT coalesce(max(event_id), 0) AS last FROM order_events)
+    UPDATE order_events AS e SET event_id = base.last + pending.n
+    FROM pending, base WHERE e.id = pending.id
+    RETURNING {", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))}
+    """  # noqa: S608 - constant column list
+)
+_MARK = text("UPDATE order_events SET dispatched_at = now() WHERE id = ANY(:ids) AND dispatched_at IS NULL")
+_ANY_PENDING = text("SELECT EXISTS (SELECT 1 FROM order_events WHERE dispatched_at IS NULL)")
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+
+
+def _rows(result: Any) -> list[_Row]:
+    rows = [
+        _Row(
+            row.id,
+            DispatchedEvent(
+                event_id=row.event_id,
+                type=row.type,
+                order_id=row.order_id,
+                user_id=row.user_id,
+                status=row.status,
+                previous_status=row.previous_status,
+                at=row.at,
+            ),
+        )
+        for row in result
+    ]
+    rows.sort(key=lambda r: r.event.event_id)  # RETURNING has no order
+    return rows
+
+
+class OutboxDispatcher:
+    """Runs dispatch rounds. Safe to call from any number of processes and tasks at once."""
+
+    def __init__(self, engine: AsyncEngine, redis: Redis, enqueue_emails: EmailEnqueuer) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._enqueue_emails = enqueue_emails
+
+    async def dispatch(self) -> int:
+        """One round (see the module docstring). Returns how many events were published; 0 if another holds the lock."""
+        published = 0
+        while True:
+            async with self._engine.connect() as raw:
+                conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+                if not await conn.scalar(_TRY_LOCK, {"key": LOCK_KEY}):
+                    return published  # the holder re-checks for pending rows after it lets go
+                try:
+                    published += await self._drain(conn)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await conn.execute(_UNLOCK, {"key": LOCK_KEY})
+                if not await conn.scalar(_ANY_PENDING):
+                    return published
+
+    async def _drain(self, conn: AsyncConnection) -> int:
+        published = 0
+        while True:
+            rows = _rows(await conn.execute(_LEFTOVERS, {"batch": BATCH}))
+            if not rows:
+                rows = _rows(await conn.execute(_ASSIGN, {"batch": BATCH}))
+            if not rows:
+                return published
+            await self._publish(rows)
+            await conn.execute(_MARK, {"ids": [r.row_id for r in rows]})
+            published += len(rows)
+
+    async def _publish(self, rows: list[_Row]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                payload = msgspec.json.encode(row.event)
+                pipe.publish(user_channel(row.event.user_id), payload)
+                pipe.publish(ALL_ORDERS_CHANNEL, payload)
+            await pipe.execute()
+        await self._enqueue_emails([r.row_id for r in rows])
+        logger.debug("events_published", count=len(rows), last_event_id=rows[-1].event.event_id)
+
+    async def has_pending(self, order_id: uuid.UUID) -> bool:
+        async with self._engine.connect() as conn:
+            return bool(
+                await conn.scalar(
+                    text("SELECT EXISTS (SELECT 1 FROM order_events WHERE order_id = :o AND event_id IS NULL)"),
+                    {"o": order_id},
+                )
+            )
+
+    async def settle(self, order_id: uuid.UUID, *, within: float = 2.0) -> None:
+        """Make the order's committed events visible in its timeline: dispatch them, or wait for whoever is."""
+        deadline = asyncio.get_running_loop().time() + within
+        while await self.has_pending(order_id):
+            try:
+                await self.dispatch()
+            except Exception as exc:  # noqa: BLE001 - Redis down: the timeline shows what is dispatched so far
+                logger.warning("timeline_dispatch_failed", error=type(exc).__name__)
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.02)
+
+
+class DispatchLoop:
+    """Runs rounds when PostgreSQL notifies that events committed, and at least every ``interval`` seconds.
+
+    The LISTEN connection is a plain asyncpg connection (notifications need a connection that stays open and out of
+    the pool). If it drops (PostgreSQL restart), the loop keeps polling and reconnects with backoff.
+    """
+
+    def __init__(self, dispatcher: OutboxDispatcher, dsn: str, *, interval: float = 1.0) -> None:
+        self._dispatcher = dispatcher
+        self._dsn = dsn
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-dispatch-loop")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        failures = 0
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._interval)
+                self._wake.clear()
+                try:
+                    await self._dispatcher.dispatch()
+                    failures = 0
+                except Exception as exc:  # noqa: BLE001 - keep dispatching through outages
+                    failures += 1
+                    logger.warning("outbox_dispatch_failed", error=type(exc).__name__, attempt=failures)
+                    await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        delay = 0.5
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self._dsn, timeout=5)
+                await conn.add_listener("order_events", lambda *_: self._wake.set())
+                delay = 0.5
+                self._wake.set()  # catch up on anything committed while we were not listening
+                while not conn.is_closed():  # noqa: ASYNC110 - asyncpg offers no "closed" event to await
+                    await asyncio.sleep(self._interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried; the poll keeps events flowing meanwhile
+                logger.warning("outbox_listen_failed", error=type(exc).__name__)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)

@@ -1,0 +1,69 @@
+"""Order emails: a plain-text and an HTML rendering of the same content.
+
+Jinja2 (installed with Litestar) renders them with autoescaping on for HTML, so product names or addresses
+containing markup are shown, not interpreted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from app.events.email import OutgoingEmail
+
+__all__ = ("EmailLine", "OrderEmail", "render_order_email")
+
+_TEMPLATES: Final = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+_STATUS_WORDS: Final = {
+    "paid": "has been paid",
+    "shipped": "is on its way",
+    "delivered": "has been delivered",
+    "cancelled": "has been cancelled",
+    "pending": "is pending",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EmailLine:
+    name: str
+    quantity: int
+    unit_price: str
+    line_total: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEmail:
+    kind: str  # "order_created" | "order_status_changed"
+    to: str
+    recipient_name: str
+    order_id: str
+    status: str
+    previous_status: str | None
+    lines: list[EmailLine]
+    total: str
+
+
+def render_order_email(data: OrderEmail) -> OutgoingEmail:
+    short_id = data.order_id.split("-")[0]
+    if data.kind == "order_created":
+        subject = f"Order confirmation #{short_id}"
+        template = "order_created"
+    else:
+        subject = f"Your order #{short_id} {_STATUS_WORDS.get(data.status, 'was updated')}"
+        template = "order_status_changed"
+    context = {"order": data, "status_words": _STATUS_WORDS.get(data.status, data.status), "subject": subject}
+    return OutgoingEmail(
+        to=data.to,
+        subject=subject,
+        text=_TEMPLATES.get_template(f"{template}.txt").render(context),
+        html=_TEMPLATES.get_template(f"{template}.html").render(context),
+    )

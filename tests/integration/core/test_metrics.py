@@ -1,0 +1,38 @@
+"""/metrics: Prometheus text with request counts and latencies labelled by route template and status."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+
+async def test_metrics_is_prometheus_text_without_credentials(client: httpx.AsyncClient) -> None:
+    await client.get("/health")
+
+    response = await client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'orders_requests_total{app_name="orders",method="GET",path="/health",status_code="200"}' in response.text
+    assert "orders_request_duration_seconds_bucket" in response.text
+
+
+async def test_metrics_label_routes_by_template_not_by_concrete_path(
+    client: httpx.AsyncClient, make_user, auth_headers
+) -> None:
+    user = await make_user()
+    session_id = uuid.uuid4()
+    await client.delete(f"/auth/sessions/{session_id}", headers=auth_headers(user))
+
+    text = (await client.get("/metrics")).text
+
+    assert 'path="/auth/sessions/{session_id}",status_code="404"' in text
+    assert str(session_id) not in text
+
+
+async def test_metrics_do_not_grow_a_label_per_unknown_url(client: httpx.AsyncClient) -> None:
+    probe = f"/scanner-{uuid.uuid4().hex}"
+    await client.get(probe)
+
+    assert probe not in (await client.get("/metrics")).text

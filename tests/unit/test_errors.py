@@ -1,0 +1,172 @@
+"""The exception handlers on a tiny app: unexpected errors become problem details that reveal nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar, get
+from litestar.exceptions import HTTPException
+
+from app.core.errors import Conflict, DomainError, FieldError, NotFound, exception_handlers, is_unique_violation
+from app.core.request_context import RequestContextMiddleware
+
+SECRET_DETAIL = "SELECT password_hash FROM users WHERE email = 'ada@example.com'"
+
+
+@get("/boom")
+async def boom() -> None:
+    raise RuntimeError(SECRET_DETAIL)
+
+
+@get("/key-error")
+async def key_error() -> None:
+    raise KeyError(SECRET_DETAIL)
+
+
+@get("/http-500")
+async def http_500() -> None:
+    raise HTTPException(status_code=500, detail=SECRET_DETAIL)
+
+
+@get("/connection-lost")
+async def connection_lost() -> None:
+    raise ConnectionRefusedError(SECRET_DETAIL)
+
+
+@get("/domain")
+async def domain() -> None:
+    raise DomainError(
+        "insufficient_stock",
+        "Not enough stock",
+        errors=[FieldError(field="items[0].quantity", message="requested 5, available 2")],
+    )
+
+
+@get("/not-found")
+async def not_found() -> None:
+    raise NotFound("Order")
+
+
+@get("/conflict")
+async def conflict() -> None:
+    raise Conflict("invalid_transition", "Cannot ship a cancelled order")
+
+
+@pytest.fixture(scope="module")
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = Litestar(
+        route_handlers=[boom, key_error, http_500, connection_lost, domain, not_found, conflict],
+        exception_handlers=exception_handlers(),
+        logging_config=None,
+        debug=False,
+    )
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        yield http
+
+
+def _assert_reveals_nothing(response: httpx.Response) -> None:
+    text = response.text
+    for leak in (
+        SECRET_DETAIL,
+        "password_hash",
+        "SELECT",
+        "RuntimeError",
+        "KeyError",
+        "Traceback",
+        "ConnectionRefused",
+    ):
+        assert leak not in text, leak
+
+
+@pytest.mark.parametrize("path", ["/boom", "/key-error", "/http-500"])
+async def test_unexpected_error_is_500_problem_revealing_nothing(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "internal_error"
+    assert body["status"] == 500
+    assert body["request_id"] == response.headers["x-request-id"]
+    _assert_reveals_nothing(response)
+
+
+async def test_lost_backing_service_is_503_with_retry_after_revealing_nothing(client: httpx.AsyncClient) -> None:
+    response = await client.get("/connection-lost")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["code"] == "service_unavailable"
+    _assert_reveals_nothing(response)
+
+
+async def test_domain_error_keeps_its_code_detail_and_field_errors(client: httpx.AsyncClient) -> None:
+    response = await client.get("/domain")
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "type": "urn:orders:problem:insufficient_stock",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": "Not enough stock",
+        "code": "insufficient_stock",
+        "request_id": response.headers["x-request-id"],
+        "errors": [{"field": "items[0].quantity", "message": "requested 5, available 2"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"), [("/not-found", 404, "not_found"), ("/conflict", 409, "invalid_transition")]
+)
+async def test_domain_error_subclasses_map_to_their_status(
+    client: httpx.AsyncClient, path: str, status: int, code: str
+) -> None:
+    response = await client.get(path)
+
+    assert response.status_code == status
+    assert response.json()["code"] == code
+
+
+async def test_concurrent_failures_each_get_their_own_request_id(client: httpx.AsyncClient) -> None:
+    responses = await asyncio.gather(*(client.get("/boom") for _ in range(5)))
+
+    ids = {r.json()["request_id"] for r in responses}
+    assert len(ids) == 5
+    assert ids == {r.headers["x-request-id"] for r in responses}
+
+
+def _chained(driver_error: BaseException) -> Exception:
+    """driver error → SQLAlchemy-style wrapper → repository error, chained like the real stack does."""
+    try:
+        try:
+            raise driver_error
+        except BaseException as exc:
+            raise RuntimeError("sqlalchemy.exc.IntegrityError") from exc
+    except RuntimeError as exc:
+        wrapped = ValueError("advanced_alchemy IntegrityError")
+        wrapped.__cause__ = exc
+        return wrapped
+
+
+def _unique_violation(constraint: str) -> asyncpg.exceptions.UniqueViolationError:
+    error = asyncpg.exceptions.UniqueViolationError("duplicate key value violates unique constraint")
+    error.constraint_name = constraint
+    return error
+
+
+def test_unique_violation_is_recognised_through_the_cause_chain() -> None:
+    assert is_unique_violation(_chained(_unique_violation("uq_users_email")), "uq_users_email")
+
+
+def test_unique_violation_of_another_constraint_is_not_this_one() -> None:
+    assert not is_unique_violation(_chained(_unique_violation("uq_products_sku")), "uq_users_email")
+
+
+def test_other_integrity_errors_are_not_unique_violations() -> None:
+    assert not is_unique_violation(_chained(asyncpg.exceptions.ForeignKeyViolationError("fk")), "uq_users_email")

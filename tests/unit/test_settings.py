@@ -1,0 +1,135 @@
+"""Settings.from_env: the contract's defaults, and a ConfigError naming the variable for every bad value."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from app.config import DEV_JWT_SECRET, ConfigError, RateLimit, Settings
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "DATABASE_URL": "postgresql+asyncpg://app@db/orders",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+
+
+def test_defaults_match_the_contract_table() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.app_env == "development"
+    assert settings.database_url is None
+    assert settings.redis_url is None
+    assert settings.jwt_secret == DEV_JWT_SECRET
+    assert (settings.jwt_algorithm, settings.jwt_issuer, settings.jwt_audience) == ("HS256", None, None)
+    assert (settings.access_token_ttl, settings.refresh_token_ttl) == (900, 1_209_600)
+    assert settings.cookie_secure is True
+    assert settings.email_backend == "console"
+    assert settings.rate_limit_auth == RateLimit(count=10, unit="minute")
+    assert settings.cors_origins == ()
+    assert settings.log_level == "INFO"
+
+
+def test_email_backend_defaults_to_smtp_when_smtp_host_is_set() -> None:
+    assert Settings.from_env({"SMTP_HOST": "mail.example.com"}).email_backend == "smtp"
+
+
+def test_valid_values_are_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "ACCESS_TOKEN_TTL": "60",
+            "COOKIE_SECURE": "false",
+            "RATE_LIMIT_AUTH": "5/seconds",
+            "CORS_ORIGINS": "https://a.example, https://b.example",
+            "JWT_ALGORITHM": "hs512",
+            "LOG_LEVEL": "debug",
+        }
+    )
+
+    assert settings.access_token_ttl == 60
+    assert settings.cookie_secure is False
+    assert settings.rate_limit_auth == RateLimit(count=5, unit="second")
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.jwt_algorithm == "HS512"
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ACCESS_TOKEN_TTL", "abc"),
+        ("ACCESS_TOKEN_TTL", "0"),
+        ("REFRESH_TOKEN_TTL", "-5"),
+        ("COOKIE_SECURE", "maybe"),
+        ("RATE_LIMIT_AUTH", "ten"),
+        ("RATE_LIMIT_AUTH", "10/fortnight"),
+        ("RATE_LIMIT_AUTH", "0/minute"),
+        ("DATABASE_URL", "mysql://x"),
+        ("DATABASE_URL", "postgresql://x/db"),
+        ("REDIS_URL", "memcached://x"),
+        ("JWT_ALGORITHM", "none"),
+        ("JWT_ALGORITHM", "RS256"),
+        ("JWT_SECRET", "too-short"),
+        ("APP_ENV", "staging"),
+        ("LOG_LEVEL", "LOUD"),
+        ("SMTP_PORT", "70000"),
+        ("SMTP_TLS", "sometimes"),
+        ("EMAIL_BACKEND", "pigeon"),
+    ],
+)
+def test_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({variable: value})
+
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(f"{variable}:")
+
+
+def test_smtp_backend_without_host_names_smtp_host() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"EMAIL_BACKEND": "smtp"})
+
+    assert raised.value.variable == "SMTP_HOST"
+
+
+def test_production_without_jwt_secret_refuses() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(PRODUCTION)
+
+    assert raised.value.variable == "JWT_SECRET"
+
+
+def test_production_with_short_jwt_secret_refuses() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**PRODUCTION, "JWT_SECRET": secrets.token_hex(15)})
+
+    assert raised.value.variable == "JWT_SECRET"
+
+
+@pytest.mark.parametrize("secret", ["a" * 64, "ab" * 32, DEV_JWT_SECRET])
+def test_production_with_low_entropy_or_dev_jwt_secret_refuses(secret: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**PRODUCTION, "JWT_SECRET": secret})
+
+    assert raised.value.variable == "JWT_SECRET"
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL"])
+def test_production_without_server_urls_refuses(missing: str) -> None:
+    env = {**PRODUCTION, "JWT_SECRET": secrets.token_urlsafe(48)}
+    del env[missing]
+
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(env)
+
+    assert raised.value.variable == missing
+
+
+def test_production_with_strong_secret_starts() -> None:
+    secret = secrets.token_urlsafe(48)
+
+    settings = Settings.from_env({**PRODUCTION, "JWT_SECRET": secret})
+
+    assert settings.is_production
+    assert settings.jwt_secret == secret
