@@ -93,6 +93,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     email_max_attempts: int = 8
     email_retry_delay: float = 1.0
     email_retry_backoff: float = 300.0
+    live_check_interval: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -168,6 +169,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_max_attempts=env.integer("EMAIL_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
             email_retry_delay=env.number("EMAIL_RETRY_DELAY", 1.0, minimum=0.0),
             email_retry_backoff=env.number("EMAIL_RETRY_BACKOFF", 300.0, minimum=0.0),
+            live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
         )
 
 

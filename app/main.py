@@ -21,7 +21,6 @@ from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusConfig
-from litestar_saq import SAQPlugin
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,7 +63,7 @@ from app.domain.orders.controllers import AdminOrderController, OrderController
 from app.events.email import email_sender_for
 from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
 from app.events.outbox import OutboxDispatcher
-from app.events.worker import WorkerResources, email_enqueuer, saq_config
+from app.events.worker import OrdersSAQPlugin, WorkerResources, email_enqueuer, saq_config
 
 if TYPE_CHECKING:
     import uuid
@@ -170,7 +169,7 @@ def create_app(
             dispatcher=dispatcher,
         )
     )
-    live = LiveConnections(session_maker)
+    live = LiveConnections(session_maker, interval=settings.live_check_interval)
     channels = ChannelsPlugin(
         backend=ResilientRedisPubSubBackend(redis=redis),
         arbitrary_channels_allowed=True,
@@ -230,7 +229,7 @@ def create_app(
             "live": constant(live),
             "session_maker": Provide(session_maker, sync_to_thread=False),
         },
-        plugins=[SQLAlchemyPlugin(config=alchemy), channels, SAQPlugin(saq), OrdersCLIPlugin()],
+        plugins=[SQLAlchemyPlugin(config=alchemy), channels, OrdersSAQPlugin(saq), OrdersCLIPlugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
             PrometheusConfig(
@@ -255,6 +254,7 @@ def create_app(
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.alchemy = alchemy
+    app.state.outbox = dispatcher
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
     return app

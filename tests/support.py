@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.core.security import TokenCodec
 from app.domain.accounts.models import User, user_roles
 from app.domain.addresses.models import Address
@@ -44,8 +46,20 @@ class UserMaker:
 class AuthHeaders:
     """``Authorization`` headers carrying a valid access token for a user, signed with the app's settings."""
 
-    def __init__(self, app: Litestar) -> None:
-        self.codec: TokenCodec = app.state.tokens
+    def __init__(self, app: Litestar | None = None, *, codec: TokenCodec | None = None) -> None:
+        self.codec: TokenCodec = codec if codec is not None else app.state.tokens  # type: ignore[union-attr]
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> AuthHeaders:
+        """Tokens any app built from ``settings`` (same secret and claims) accepts, without needing an app."""
+        codec = TokenCodec(
+            secret=settings.jwt_secret,
+            algorithm=settings.jwt_algorithm,
+            ttl=timedelta(seconds=settings.access_token_ttl),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        return cls(codec=codec)
 
     def __call__(self, user: User) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.codec.issue(user.id)}"}

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import msgspec
 import redis.exceptions
 import sqlalchemy.exc

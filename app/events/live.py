@@ -11,7 +11,7 @@ re-established after an outage, every subscriber gets an internal resync marker 
 so events published while this process was disconnected are not lost either.
 
 Access ends on time: the token's expiry closes the socket (1008), and a per-process watchdog closes the sockets of
-users who were deactivated, within ``WATCHDOG_INTERVAL`` seconds, on every process.
+users who were deactivated, within ``LIVE_CHECK_INTERVAL`` seconds (5 by default), on every process.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
@@ -59,35 +59,64 @@ WATCHDOG_INTERVAL: Final = 5.0
 REPLAY_LIMIT: Final = 1000
 RESYNC: Final = b'{"type":"_resync"}'
 PONG: Final = '{"type":"pong"}'
+_REDIS_OUTAGE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 ORDERS_MANAGE: Final = "orders:manage"
 
 
 class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
-    """Litestar's Redis pub/sub backend, but its event stream survives Redis outages.
+    """Litestar's Redis pub/sub backend, made to ride out Redis outages.
 
-    The stock backend lets a connection error end ``stream_events``, which silently stops all WebSocket delivery in
-    the process for good. Here the stream waits and retries; redis-py re-subscribes on reconnect, and a resync marker
-    on every subscribed channel tells the sockets to catch up from the database.
+    The stock backend lets a connection error end ``stream_events`` (which silently stops all WebSocket delivery in
+    the process for good) and lets ``subscribe``/``unsubscribe`` fail a socket that connects or leaves while Redis
+    is down. Here a failed subscribe is remembered, the stream waits and re-subscribes, and once it is back every
+    subscribed channel gets a resync marker so its sockets catch up from the database.
     """
+
+    _needs_resubscribe = False
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        channels = list(channels)
+        try:
+            await super().subscribe(channels)
+        except _REDIS_OUTAGE as exc:
+            logger.warning("pubsub_subscribe_deferred", error=type(exc).__name__)
+            self._pub_sub.channels.update(dict.fromkeys(map(self._key, channels)))
+            self._needs_resubscribe = True
+            self._has_subscribed.set()
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        channels = list(channels)
+        try:
+            await super().unsubscribe(channels)
+        except _REDIS_OUTAGE:
+            for channel in channels:
+                self._pub_sub.channels.pop(self._key(channel), None)
+            if not self._pub_sub.channels:
+                self._has_subscribed.clear()
 
     async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
         failures = 0
         while True:
             try:
-                if failures:
+                if failures or self._needs_resubscribe:
                     channels = self._subscribed_channels()
                     if channels:
                         await self._pub_sub.subscribe(*channels)
-                    logger.info("pubsub_reconnected", channels=len(channels))
-                    failures = 0
+                    logger.info("pubsub_resubscribed", channels=len(channels))
+                    failures, self._needs_resubscribe = 0, False
                     for channel in channels:
                         yield channel, RESYNC
                 async for channel, data in super().stream_events():
                     yield channel, data
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except (*_REDIS_OUTAGE, RuntimeError) as exc:  # RuntimeError: no connection yet (deferred subscribe)
                 failures += 1
                 logger.warning("pubsub_disconnected", error=type(exc).__name__, attempt=failures)
                 await asyncio.sleep(min(0.1 * 2**failures, 2.0))
+
+    def _key(self, channel: str) -> Any:
+        """The form redis-py keys ``PubSub.channels`` by (bytes unless responses are decoded)."""
+        encoder = self._pub_sub.encoder
+        return encoder.decode(encoder.encode(channel))
 
     def _subscribed_channels(self) -> list[str]:
         return [c.decode() if isinstance(c, bytes) else c for c in self._pub_sub.channels]
@@ -96,8 +125,11 @@ class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
 class LiveConnections:
     """The sockets this process holds, by user, and the watchdog that closes those of deactivated users."""
 
-    def __init__(self, session_maker: Callable[[], async_sessionmaker[AsyncSession]]) -> None:
+    def __init__(
+        self, session_maker: Callable[[], async_sessionmaker[AsyncSession]], *, interval: float = WATCHDOG_INTERVAL
+    ) -> None:
         self._session_maker = session_maker
+        self._interval = interval
         self._closers: dict[uuid.UUID, set[Callable[[], Awaitable[None]]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
 
@@ -126,7 +158,7 @@ class LiveConnections:
 
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(WATCHDOG_INTERVAL)
+            await asyncio.sleep(self._interval)
             try:
                 await self.close_inactive()
             except Exception as exc:  # noqa: BLE001 - a database blip must not end the watchdog

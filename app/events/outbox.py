@@ -235,7 +235,7 @@ class DispatchLoop:
                 await listener
 
     async def _listen(self) -> None:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
 
         delay = 0.5
         while True:

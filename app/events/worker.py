@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import structlog
-from litestar_saq import CronJob, QueueConfig, SAQConfig
+from litestar_saq import CronJob, QueueConfig, SAQConfig, SAQPlugin, Worker
 from saq.types import Context
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import make_url
@@ -32,7 +32,7 @@ from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.templates import EmailLine, OrderEmail, render_order_email
 
-__all__ = ("QUEUE_NAME", "WorkerResources", "asyncpg_dsn", "email_enqueuer", "saq_config")
+__all__ = ("QUEUE_NAME", "OrdersSAQPlugin", "WorkerResources", "asyncpg_dsn", "email_enqueuer", "saq_config")
 
 logger = structlog.get_logger("app.worker")
 
@@ -139,6 +139,21 @@ async def _load_email(session: AsyncSession, event_row_id: int) -> OrderEmail | 
 
 
 # ------------------------------------------------------------------------------------------------ configuration
+
+
+class OrdersSAQPlugin(SAQPlugin):
+    """litestar-saq's plugin without its heartbeat thread.
+
+    litestar-saq 0.8 starts a ``HeartbeatManager`` thread in every process that loads the app (API processes too),
+    and the thread logs a crash whenever its loop is stopped at shutdown. It only serves jobs that set
+    ``heartbeat``, which ours do not, so it is switched off (the plugin offers no option for it).
+    """
+
+    def get_workers(self) -> dict[str, Worker]:
+        workers = super().get_workers()
+        for worker in workers.values():
+            worker._enable_heartbeat_manager = False
+        return workers
 
 
 def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources]) -> SAQConfig:
