@@ -21,6 +21,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar_saq import SAQPlugin
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -63,7 +64,13 @@ from app.domain.orders.controllers import AdminOrderController, OrderController
 from app.events.email import email_sender_for
 from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
 from app.events.outbox import OutboxDispatcher
-from app.events.worker import OrdersSAQPlugin, WorkerResources, email_enqueuer, saq_config
+from app.events.worker import (
+    WorkerResources,
+    email_enqueuer,
+    queue_depth_refresher,
+    saq_config,
+    without_heartbeat_threads,
+)
 
 if TYPE_CHECKING:
     import uuid
@@ -169,6 +176,7 @@ def create_app(
             dispatcher=dispatcher,
         )
     )
+    saq_plugin = SAQPlugin(saq)
     live = LiveConnections(session_maker, interval=settings.live_check_interval)
     channels = ChannelsPlugin(
         backend=ResilientRedisPubSubBackend(redis=redis),
@@ -226,10 +234,11 @@ def create_app(
             "redis": constant(redis),
             "readiness": constant(readiness),
             "outbox": constant(dispatcher),
+            "refresh_metrics": constant(queue_depth_refresher(saq)),
             "live": constant(live),
             "session_maker": Provide(session_maker, sync_to_thread=False),
         },
-        plugins=[SQLAlchemyPlugin(config=alchemy), channels, OrdersSAQPlugin(saq), OrdersCLIPlugin()],
+        plugins=[SQLAlchemyPlugin(config=alchemy), channels, saq_plugin, OrdersCLIPlugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
             PrometheusConfig(
@@ -255,6 +264,7 @@ def create_app(
     app.state.tokens = tokens
     app.state.alchemy = alchemy
     app.state.outbox = dispatcher
+    without_heartbeat_threads(saq_plugin)
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
     return app

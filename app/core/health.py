@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Final
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 import msgspec
 import structlog
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.plugins.prometheus import PrometheusController
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,9 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.errors import PROBLEM_JSON
 from app.core.openapi import problems
 from app.core.request_context import request_id_of
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable
 
 __all__ = ("HealthController", "MetricsController", "ReadinessProbe")
 
@@ -117,10 +116,29 @@ class HealthController(Controller):
         return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type=PROBLEM_JSON)
 
 
-class MetricsController(PrometheusController):
-    """Prometheus text exposition (request counts and latencies by route and status)."""
+MetricsRefresher = Callable[[], Awaitable[None]]
+
+
+class MetricsController(Controller):
+    """Prometheus text exposition: request counts and latencies by route and status, plus gauges refreshed on scrape.
+
+    Gauges that need I/O (queue depth) are brought up to date by ``refresh_metrics`` just before rendering; a slow or
+    failing refresh never fails the scrape.
+    """
 
     path = "/metrics"
     tags = ["operations"]
     security = [{}]
     include_in_schema = False
+
+    @get("/", exclude_from_auth=True)
+    async def metrics(self, refresh_metrics: NamedDependency[MetricsRefresher]) -> Response[bytes]:
+        try:
+            await asyncio.wait_for(refresh_metrics(), CHECK_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - stale gauges beat a failed scrape
+            logger.warning("metrics_refresh_failed", error=type(exc).__name__)
+        registry = REGISTRY
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import structlog
-from litestar_saq import CronJob, QueueConfig, SAQConfig, SAQPlugin, Worker
+from litestar_saq import CronJob, QueueConfig, SAQConfig, SAQPlugin
+from prometheus_client import Gauge
 from saq.types import Context
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import make_url
@@ -32,9 +33,13 @@ from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.templates import EmailLine, OrderEmail, render_order_email
 
-__all__ = ("QUEUE_NAME", "OrdersSAQPlugin", "WorkerResources", "asyncpg_dsn", "email_enqueuer", "saq_config")
+__all__ = ("QUEUE_NAME", "WorkerResources", "asyncpg_dsn", "email_enqueuer", "saq_config", "without_heartbeat_threads")
 
 logger = structlog.get_logger("app.worker")
+
+QUEUE_DEPTH = Gauge(
+    "orders_queue_jobs", "Jobs in the task queue by state", ["queue", "state"], multiprocess_mode="livemax"
+)
 
 QUEUE_NAME: Final = "orders"
 EMAIL_JOB: Final = "send_order_email"
@@ -141,19 +146,17 @@ async def _load_email(session: AsyncSession, event_row_id: int) -> OrderEmail | 
 # ------------------------------------------------------------------------------------------------ configuration
 
 
-class OrdersSAQPlugin(SAQPlugin):
-    """litestar-saq's plugin without its heartbeat thread.
+def without_heartbeat_threads(plugin: SAQPlugin) -> SAQPlugin:
+    """Switch off litestar-saq's ``HeartbeatManager`` threads (call after the app is built).
 
-    litestar-saq 0.8 starts a ``HeartbeatManager`` thread in every process that loads the app (API processes too),
-    and the thread logs a crash whenever its loop is stopped at shutdown. It only serves jobs that set
-    ``heartbeat``, which ours do not, so it is switched off (the plugin offers no option for it).
+    litestar-saq 0.8 starts that thread in every process that loads the app (API processes too), and it logs a
+    crash whenever its loop is stopped at shutdown. It only serves jobs that set ``heartbeat``, which ours do not.
+    The plugin has no option for it, and subclassing the plugin would hide it from ``litestar workers`` (which looks
+    the plugin up by exact type), so the workers it built are adjusted instead.
     """
-
-    def get_workers(self) -> dict[str, Worker]:
-        workers = super().get_workers()
-        for worker in workers.values():
-            worker._enable_heartbeat_manager = False
-        return workers
+    for worker in plugin.get_workers().values():
+        worker._enable_heartbeat_manager = False
+    return plugin
 
 
 def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources]) -> SAQConfig:
@@ -219,3 +222,14 @@ def email_enqueuer(config: SAQConfig, settings: Settings) -> Callable[[Sequence[
         )
 
     return enqueue_emails
+
+
+def queue_depth_refresher(config: SAQConfig) -> Callable[[], Awaitable[None]]:
+    """Updates the queue-depth gauge (for ``/metrics``) from Redis."""
+
+    async def refresh() -> None:
+        queue = config.get_queues().get(QUEUE_NAME)
+        for state in ("queued", "active", "incomplete"):
+            QUEUE_DEPTH.labels(queue=QUEUE_NAME, state=state).set(await queue.count(state))
+
+    return refresh

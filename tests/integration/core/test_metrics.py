@@ -36,3 +36,9 @@ async def test_metrics_do_not_grow_a_label_per_unknown_url(client: httpx.AsyncCl
     await client.get(probe)
 
     assert probe not in (await client.get("/metrics")).text
+
+
+async def test_metrics_report_the_task_queue_depth(client: httpx.AsyncClient) -> None:
+    text = (await client.get("/metrics")).text
+
+    assert 'orders_queue_jobs{queue="orders",state="queued"}' in text
