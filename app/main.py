@@ -34,17 +34,17 @@ from app.config import (
     alchemy_config,
 )
 from app.core.auth import BearerAuth, Principal
-from app.core.content_type import enforce_body_content_type
 from app.core.errors import exception_handlers
 from app.core.health import HealthController, MetricsController, ReadinessProbe
 from app.core.logging import configure_logging
-from app.core.openapi import openapi_config
+from app.core.openapi import ClosedStructSchemaPlugin, openapi_config
 from app.core.pagination import provide_page_params
 from app.core.rate_limit import (
     AUTH_RATE_LIMIT_STORE,
     FailOpenRedisStore,
     auth_rate_limit,
 )
+from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
 from app.core.security import PasswordHashing, TokenCodec
 from app.db import models  # noqa: F401 - registers every table on the shared metadata
@@ -238,7 +238,7 @@ def create_app(
             "live": constant(live),
             "session_maker": Provide(session_maker, sync_to_thread=False),
         },
-        plugins=[SQLAlchemyPlugin(config=alchemy), channels, saq_plugin, OrdersCLIPlugin()],
+        plugins=[SQLAlchemyPlugin(config=alchemy), channels, saq_plugin, OrdersCLIPlugin(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
             PrometheusConfig(
@@ -256,7 +256,7 @@ def create_app(
         if settings.cors_origins
         else None,
         request_max_body_size=MAX_BODY_BYTES,
-        before_request=enforce_body_content_type,
+        before_request=check_request_body,
         logging_config=None,  # app.core.logging owns the log pipeline
         debug=False,
     )

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import PROJECT_ROOT, Settings, alchemy_config
 from app.main import create_app
-from tests.support import AuthHeaders, UserMaker
+from tests.support import AuthHeaders, UserMaker, asgi_transport
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
@@ -201,14 +201,14 @@ async def committed_db(app: Litestar, alchemy: SQLAlchemyAsyncConfig, engine: As
 
 @pytest.fixture
 async def client(app: Litestar, session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
 
 @pytest.fixture
 async def committed_client(app: Litestar, committed_db: None) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+import httpx
 from litestar import Litestar
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,15 @@ from app.testing.factories import (
     UserFactory,
     password_hash_for,
 )
+
+
+def asgi_transport(app: Litestar, **options: Any) -> httpx.ASGITransport:
+    """An httpx transport that calls ``app`` in-process.
+
+    httpx types the ASGI callable with plain dicts where Litestar declares TypedDicts for the same messages, so the
+    two signatures differ only on paper; the cast says so once, here.
+    """
+    return httpx.ASGITransport(app=cast("Callable[..., Awaitable[None]]", app), **options)
 
 
 class UserMaker:

@@ -19,9 +19,6 @@ import redis.exceptions
 import sqlalchemy.exc
 import structlog
 from advanced_alchemy.exceptions import (
-    DuplicateKeyError,
-    ForeignKeyError,
-    IntegrityError,
     NotFoundError,
     RepositoryError,
 )
@@ -48,9 +45,12 @@ if TYPE_CHECKING:
 __all__ = (
     "DomainError",
     "FieldError",
+    "InvalidRequest",
+    "MalformedJSON",
     "NotFound",
     "ProblemDetail",
     "exception_handlers",
+    "field_error_of",
     "is_unique_violation",
     "problem_response",
 )
@@ -149,6 +149,23 @@ class AuthenticationFailed(DomainError):
         super().__init__(code, detail, headers={"WWW-Authenticate": challenge})
 
 
+class InvalidRequest(DomainError):
+    """The request does not fit the operation's declared types and constraints: 422 ``validation_failed``."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "Request validation failed"
+        super().__init__("validation_failed", detail, errors=errors)
+
+
+class MalformedJSON(DomainError):
+    """The body is not JSON at all (as opposed to JSON of the wrong shape, which is :class:`InvalidRequest`)."""
+
+    default_status = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("malformed_json", f"Request body is not valid JSON: {reason}")
+
+
 def problem_response(
     request: Request[Any, Any, Any],
     status_code: int,
@@ -177,28 +194,54 @@ def problem_response(
     )
 
 
-_LOCATION = re.compile(r"\$(\S*)")
+# msgspec appends where the error is: "Expected `int`, got `str` - at `$.items[0].quantity`" (nothing at the top).
+_MSGSPEC_LOCATION: Final = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+# When the problem is a key's presence, the location is the enclosing object and the key is named in the message.
+_NAMED_KEY: Final = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<name>.+)`$", re.DOTALL)
+
+
+def _field_path(location: str, message: str) -> str:
+    """The contract's field path (``items[0].quantity``) for an error at ``location`` described by ``message``.
+
+    An unknown or missing key is reported at the object that holds it; the client needs the key itself
+    (``coupon``, ``items[0].extra``), not the object, to see what to fix.
+    """
+    location = location.lstrip(".")
+    if named := _NAMED_KEY.match(message):
+        return f"{location}.{named['name']}" if location else named["name"]
+    return location
+
+
+def field_error_of(exc: msgspec.ValidationError) -> FieldError:
+    """The field error for one of msgspec's validation errors (it reports the first problem it meets)."""
+    text = str(exc)
+    located = _MSGSPEC_LOCATION.search(text)
+    message = text[: located.start()] if located else text
+    path = _field_path(located["path"] if located else "", message)
+    return FieldError(field=path or "body", message=message)
 
 
 def _field_errors(extra: Any) -> list[FieldError]:
-    """Turn Litestar's validation ``extra`` (``[{message, key, source}]``) into ``[{field, message}]``."""
+    """Turn Litestar's validation ``extra`` (``[{message, key, source}]``) into ``[{field, message}]``.
+
+    Litestar has already cut msgspec's location suffix off the message and put the location (prefixed with
+    ``data`` for the body) in ``key``.
+    """
     errors: list[FieldError] = []
     for item in extra if isinstance(extra, list) else []:
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", "Invalid value"))
-        field = str(item.get("key") or "")
-        if not field:
-            # msgspec reports the location inside the message: "Object contains unknown field `x` - at `$.items[0]`"
-            found = _LOCATION.search(message)
-            field = found.group(1).strip("`.") if found else ""
-        if field.startswith("data."):
-            field = field[5:]
-        elif field == "data":
-            field = ""
+        location = str(item.get("key") or "")
+        if not location and (located := _MSGSPEC_LOCATION.search(message)):
+            message, location = message[: located.start()], located["path"]
+        if location == "data":
+            location = ""
             if message.strip("'") == "data":  # Litestar's message for an absent body is the KeyError's text
                 message = "A request body is required"
-        errors.append(FieldError(field=field or "body", message=message))
+        elif location.startswith("data."):
+            location = location[5:]
+        errors.append(FieldError(field=_field_path(location, message) or "body", message=message))
     return errors
 
 
@@ -214,9 +257,7 @@ def _handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> R
 
 
 def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[ProblemDetail]:
-    errors = _field_errors(exc.extra)
-    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "Request validation failed"
-    return problem_response(request, 422, code="validation_failed", detail=detail, errors=errors)
+    return _handle_domain_error(request, InvalidRequest(_field_errors(exc.extra)))
 
 
 def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ProblemDetail]:
@@ -234,10 +275,7 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
         headers["Retry-After"] = str(max(1, int(reset))) if reset.isdigit() else "1"
         detail = "Too many requests; retry later"
     elif status == 400 and isinstance(exc.__cause__, SerializationException):
-        code, detail = (
-            "malformed_json",
-            f"Request body is not valid JSON: {exc.__cause__}",
-        )
+        return _handle_domain_error(request, MalformedJSON(str(exc.__cause__)))
     if status >= 500:
         logger.error("http_exception", status=status, detail=exc.detail)
         detail = _STATUS_CODES.get(status, ("error", "Error"))[1]
@@ -247,16 +285,40 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
 def _handle_repository(request: Request[Any, Any, Any], exc: RepositoryError) -> Response[ProblemDetail]:
     if isinstance(exc, NotFoundError):
         return problem_response(request, 404, detail="Resource not found")
-    if isinstance(exc, DuplicateKeyError | IntegrityError | ForeignKeyError):
-        # Services translate the conflicts they expect (duplicate email, sku); reaching here means a race
-        # lost against a constraint, which is still the client's conflict, not a server fault.
+    # advanced-alchemy wraps *every* database error in IntegrityError (a lost connection and a NUL byte included),
+    # so its class says little: PostgreSQL's SQLSTATE, further down the cause chain, decides.
+    return _handle_unexpected(request, exc)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the PostgreSQL error behind ``exc``, if there is one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.exceptions.PostgresError):
+            return str(current.sqlstate)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _database_refusal(request: Request[Any, Any, Any], exc: BaseException) -> Response[ProblemDetail] | None:
+    """The response when PostgreSQL refused the request's data or lost a race to it; None for other failures."""
+    state = _sqlstate(exc)
+    if state is None:
+        return None
+    if state.startswith("22"):  # data exception: a NUL character, a number out of range… that validation let by
         return problem_response(
             request,
-            409,
-            code="conflict",
-            detail="The request conflicts with existing data",
+            422,
+            code="validation_failed",
+            detail="The request contains a value that cannot be stored or searched for (such as a NUL character)",
         )
-    return _handle_unexpected(request, exc)
+    if state.startswith(("23", "40")):
+        # Integrity violations and serialization failures: services translate the conflicts they expect (email_taken,
+        # sku_taken); reaching here means a race lost against a constraint, still the client's conflict.
+        return problem_response(request, 409, code="conflict", detail="The request conflicts with existing data")
+    return None
 
 
 def is_unique_violation(exc: BaseException, constraint: str) -> bool:
@@ -315,6 +377,8 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
             detail="A backing service is temporarily unavailable; retry shortly",
             headers={"Retry-After": "1"},
         )
+    if (refusal := _database_refusal(request, exc)) is not None:
+        return refusal
     logger.exception("unhandled_exception", path=request.scope.get("path"))
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
 

@@ -3,9 +3,9 @@
 Passwords use argon2id (argon2-cffi) with OWASP's recommended minimum, m=19 MiB, t=2, p=1: about 20 ms per hash on
 a 2-core machine, so a login costs one hash while an offline attacker pays 19 MiB and 20 ms per guess. RFC 9106's
 64 MiB/t=3/p=4 profile measured 115 ms here and, with 64 MiB per concurrent login, would dominate the process's
-memory; the login rate limit bounds online guessing anyway. Hashing runs in a worker thread (it would otherwise
-block the event loop for its whole duration) behind a semaphore sized to the CPU count, so a burst of logins queues
-instead of multiplying memory. Stored hashes carry their parameters, so raising them later re-hashes on next login.
+memory; the login rate limit bounds online guessing anyway. Hashing runs on a dedicated pool of one thread per CPU
+(it would otherwise block the event loop for its whole duration), so a burst of logins queues instead of
+multiplying memory. Stored hashes carry their parameters, so raising them later re-hashes on next login.
 
 Access tokens are short-lived HS* JWTs (pyjwt). Refresh tokens are opaque random strings; only their SHA-256 is
 stored, so a database leak does not leak usable sessions.
@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import hashlib
 import os
 import secrets
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -36,8 +38,22 @@ __all__ = (
 )
 
 
+def _return_large_blocks_to_the_os() -> None:
+    """Make glibc serve big allocations (argon2's 19 MiB work area) with mmap, always.
+
+    By default glibc raises its mmap threshold after the first large block is freed, so every later hash lands in a
+    per-thread heap arena that is never given back: measured here, 40 logins left a process 115 MB larger. With a
+    fixed threshold each work area is unmapped when the hash ends. No-op where glibc is not the allocator.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+
+
+_M_MMAP_THRESHOLD: Final = -3
+
+
 class PasswordHashing:
-    """argon2id hashing off the event loop, with bounded concurrency."""
+    """argon2id hashing off the event loop, on a small dedicated thread pool (bounded CPU and memory)."""
 
     def __init__(
         self,
@@ -47,20 +63,20 @@ class PasswordHashing:
         parallelism: int = 1,
         max_concurrent: int = 0,
     ) -> None:
+        _return_large_blocks_to_the_os()
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism)
-        self._slots = asyncio.Semaphore(max_concurrent or os.cpu_count() or 2)
+        workers = max_concurrent or os.cpu_count() or 2
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
         # Verifying against this when the account does not exist makes "unknown email" cost the same as
         # "wrong password", so response timing does not reveal which emails are registered.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
-        async with self._slots:
-            return await asyncio.to_thread(self._hasher.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> tuple[bool, str | None]:
         """Check ``password``; return ``(ok, new_hash)`` where ``new_hash`` is set when parameters changed."""
-        async with self._slots:
-            return await asyncio.to_thread(self._verify, password_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._verify, password_hash, password)
 
     def _verify(self, password_hash: str | None, password: str) -> tuple[bool, str | None]:
         if password_hash is None:

@@ -7,12 +7,24 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
+from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
 from litestar import Litestar, get
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
-from app.core.errors import Conflict, DomainError, FieldError, NotFound, exception_handlers, is_unique_violation
+from app.core.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    NotFound,
+    exception_handlers,
+    field_error_of,
+    is_unique_violation,
+)
 from app.core.request_context import RequestContextMiddleware
+from tests.support import asgi_transport
 
 SECRET_DETAIL = "SELECT password_hash FROM users WHERE email = 'ada@example.com'"
 
@@ -56,16 +68,31 @@ async def conflict() -> None:
     raise Conflict("invalid_transition", "Cannot ship a cancelled order")
 
 
+DATABASE_FAILURES: dict[str, type[asyncpg.exceptions.PostgresError]] = {
+    "nul-byte": asyncpg.exceptions.CharacterNotInRepertoireError,
+    "deadlock": asyncpg.exceptions.DeadlockDetectedError,
+    "unique": asyncpg.exceptions.UniqueViolationError,
+    "undefined-column": asyncpg.exceptions.UndefinedColumnError,
+    "connection-lost": asyncpg.exceptions.ConnectionDoesNotExistError,
+}
+
+
+@get("/database/{failure:str}")
+async def database_failure(failure: FromPath[str]) -> None:
+    # advanced-alchemy wraps every database error, whatever its kind, in its IntegrityError.
+    raise RepositoryIntegrityError(detail=SECRET_DETAIL) from _chained(DATABASE_FAILURES[failure](SECRET_DETAIL))
+
+
 @pytest.fixture(scope="module")
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = Litestar(
-        route_handlers=[boom, key_error, http_500, connection_lost, domain, not_found, conflict],
+        route_handlers=[boom, key_error, http_500, connection_lost, domain, not_found, conflict, database_failure],
         exception_handlers=exception_handlers(),
         logging_config=None,
         debug=False,
     )
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=asgi_transport(app), base_url="http://test") as http:
         yield http
 
 
@@ -170,3 +197,49 @@ def test_unique_violation_of_another_constraint_is_not_this_one() -> None:
 
 def test_other_integrity_errors_are_not_unique_violations() -> None:
     assert not is_unique_violation(_chained(asyncpg.exceptions.ForeignKeyViolationError("fk")), "uq_users_email")
+
+
+class Line(msgspec.Struct, forbid_unknown_fields=True):
+    quantity: int
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[Line] = []
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "message"),
+    [
+        (b'{"items": "5"}', "items", "Expected `array`, got `str`"),
+        (b'{"items": [{"quantity": "5"}]}', "items[0].quantity", "Expected `int`, got `str`"),
+        (b'{"items": [], "coupon": 1}', "coupon", "Object contains unknown field `coupon`"),
+        (b'{"items": [{"quantity": 1, "extra": 1}]}', "items[0].extra", "Object contains unknown field `extra`"),
+        (b'{"items": [{}]}', "items[0].quantity", "Object missing required field `quantity`"),
+        (b"[]", "body", "Expected `object`, got `array`"),
+    ],
+)
+def test_msgspec_error_becomes_a_field_error_naming_the_path(raw: bytes, field: str, message: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as raised:
+        msgspec.json.decode(raw, type=Body, strict=True)
+
+    assert field_error_of(raised.value) == FieldError(field=field, message=message)
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        ("nul-byte", 422, "validation_failed"),
+        ("deadlock", 409, "conflict"),
+        ("unique", 409, "conflict"),
+        ("undefined-column", 500, "internal_error"),
+        ("connection-lost", 503, "service_unavailable"),
+    ],
+)
+async def test_database_error_is_classified_by_its_sqlstate_not_its_wrapper(
+    client: httpx.AsyncClient, failure: str, status: int, code: str
+) -> None:
+    response = await client.get(f"/database/{failure}")
+
+    assert response.status_code == status
+    assert response.json()["code"] == code
+    _assert_reveals_nothing(response)

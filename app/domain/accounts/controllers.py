@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import (
     CookieParameter,
     FromPath,
@@ -25,6 +26,7 @@ from app.core.openapi import problems
 from app.core.pagination import Page, PageParams
 from app.core.security import PasswordHashing, TokenCodec
 from app.domain.accounts.schemas import (
+    NO_NUL,
     AccessToken,
     Login,
     LoginForm,
@@ -42,7 +44,7 @@ COOKIE_PATH = "/auth"
 
 RefreshCookie = Annotated[
     str | None,
-    CookieParameter(name=REFRESH_COOKIE, description="The refresh token set by login."),
+    CookieParameter(name=REFRESH_COOKIE, description="The refresh token set by login.", required=False),
 ]
 
 
@@ -94,7 +96,7 @@ class CredentialsController(Controller):
         "/register",
         status_code=HTTP_201_CREATED,
         exclude_from_auth=True,
-        responses=problems(409, 422, 429),
+        responses=problems(409, 413, 422, 429),
     )
     async def register(
         self,
@@ -109,7 +111,7 @@ class CredentialsController(Controller):
         "/login",
         status_code=HTTP_200_OK,
         exclude_from_auth=True,
-        responses=problems(401, 422, 429),
+        responses=problems(401, 413, 422, 429),
     )
     async def login(
         self,
@@ -134,7 +136,7 @@ class CredentialsController(Controller):
         "/token",
         status_code=HTTP_200_OK,
         exclude_from_auth=True,
-        responses=problems(401, 422, 429),
+        responses=problems(401, 413, 422, 429),
     )
     async def token(
         self,
@@ -185,7 +187,11 @@ class SessionController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         exclude_from_auth=True,
         security=[{}],
-        responses=problems(401),
+        # Litestar documents a ``Response[None]`` as a JSON ``null`` body; a 204 has none.
+        responses={
+            HTTP_204_NO_CONTENT: ResponseSpec(None, description="Session ended, cookie cleared"),
+            **problems(401),
+        },
     )
     async def logout(
         self,
@@ -242,13 +248,13 @@ class AdminUserController(Controller):
         paging: NamedDependency[PageParams],
         q: Annotated[
             str | None,
-            QueryParameter(max_length=200, description="Matches email or name."),
+            QueryParameter(max_length=200, pattern=NO_NUL, description="Matches email or name."),
         ] = None,
     ) -> Page[UserRead]:
         """All users, newest first."""
         return await users.list_users(q, paging)
 
-    @patch("/{user_id:uuid}", responses=problems(401, 403, 404, 409, 422))
+    @patch("/{user_id:uuid}", responses=problems(401, 403, 404, 409, 413, 422))
     async def update_user(
         self,
         request: Request[Principal, Any, Any],

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 __all__ = (
+    "NO_NUL",
     "AccessToken",
     "Login",
     "LoginForm",
@@ -21,12 +22,17 @@ __all__ = (
 
 RoleName = Literal["customer", "staff", "admin"]
 
+#: PostgreSQL text cannot hold NUL; refusing it here makes it a documented 422 rather than a database error.
+NO_NUL = r"^[^\x00]*$"
+
 Email = Annotated[
     str,
     msgspec.Meta(
         min_length=3,
         max_length=320,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        # No whitespace or control characters. \x85 and \ufeff are spelled out because Python's \s (the check) and
+        # JSON Schema's (the documented pattern) disagree on them.
+        pattern=r"^[^@\s\x00-\x1f\x7f\x85\ufeff]+@[^@\s\x00-\x1f\x7f\x85\ufeff]+\.[^@\s\x00-\x1f\x7f\x85\ufeff]+$",
         description="Email address; stored lower-cased.",
         examples=["ada@example.com"],
     ),
@@ -37,11 +43,11 @@ Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128, description
 class Registration(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
-    full_name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    full_name: Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)] | None = None
 
 
 class Login(msgspec.Struct, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    email: Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=NO_NUL)]
     # Login accepts any length up to the maximum: a shorter-than-policy password is simply wrong (401), not invalid.
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
@@ -49,7 +55,7 @@ class Login(msgspec.Struct, forbid_unknown_fields=True):
 class LoginForm(msgspec.Struct):
     """OAuth2 password-grant form (``username`` is the email), as sent by the OpenAPI UI's Authorize button."""
 
-    username: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=NO_NUL)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     grant_type: str | None = None
     scope: str | None = None

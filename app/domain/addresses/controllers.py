@@ -31,7 +31,7 @@ class AddressController(Controller):
         """The caller's addresses, newest first (not paginated; an account keeps at most 100)."""
         return await addresses.list_own(request.user.id)
 
-    @post("/", status_code=HTTP_201_CREATED, responses=problems(401, 422))
+    @post("/", status_code=HTTP_201_CREATED, responses=problems(401, 413, 422))
     async def create_address(
         self,
         request: Request[Principal, Any, Any],
@@ -51,7 +51,7 @@ class AddressController(Controller):
         """One of the caller's addresses."""
         return await addresses.read_own(request.user.id, address_id)
 
-    @patch("/{address_id:uuid}", responses=problems(401, 404, 422))
+    @patch("/{address_id:uuid}", responses=problems(401, 404, 413, 422))
     async def update_address(
         self,
         request: Request[Principal, Any, Any],

@@ -13,7 +13,8 @@ from app.domain.addresses.countries import CountryCode
 __all__ = ("AddressCreate", "AddressRead", "AddressUpdate")
 
 # Single-line text: at least one visible character and no control characters (PostgreSQL rejects NUL outright).
-_LINE = r"^ *[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# \x85 and \ufeff: where Python's \s (the check) and JSON Schema's (the documented pattern) differ.
+_LINE = r"^ *[^\s\x00-\x1f\x7f\x85\ufeff][^\x00-\x1f\x7f]*$"
 
 
 def _line(max_length: int, *, description: str | None = None, example: str | None = None) -> msgspec.Meta:

@@ -87,7 +87,7 @@ class ProductController(Controller):
         "/",
         status_code=HTTP_201_CREATED,
         guards=[requires_permission(PRODUCTS_MANAGE)],
-        responses=problems(401, 403, 409, 422),
+        responses=problems(401, 403, 409, 413, 422),
     )
     async def create_product(
         self, data: JSONBody[ProductCreate], products: NamedDependency[ProductService]
@@ -98,7 +98,7 @@ class ProductController(Controller):
     @patch(
         "/{product_id:uuid}",
         guards=[requires_permission(PRODUCTS_MANAGE)],
-        responses=problems(401, 403, 404, 409, 422),
+        responses=problems(401, 403, 404, 409, 413, 422),
     )
     async def update_product(
         self,

@@ -23,7 +23,8 @@ MAX_STOCK: Final = 1_000_000_000
 
 # Single-line text: at least one visible character and no control characters (PostgreSQL rejects NUL outright).
 # The pattern cannot backtrack badly: the leading run of spaces and the first visible character are disjoint.
-_LINE = r"^ *[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# \x85 and \ufeff: where Python's \s (the check) and JSON Schema's (the documented pattern) differ.
+_LINE = r"^ *[^\s\x00-\x1f\x7f\x85\ufeff][^\x00-\x1f\x7f]*$"
 # Free text: line breaks and tabs are fine, other control characters are not.
 _TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 

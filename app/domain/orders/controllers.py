@@ -107,7 +107,7 @@ class OrderController(Controller):
     @patch(
         "/{order_id:uuid}/status",
         guards=[requires_permission(ORDERS_MANAGE)],
-        responses=problems(401, 403, 404, 409, 422),
+        responses=problems(401, 403, 404, 409, 413, 422),
     )
     async def change_status(
         self, order_id: FromPath[uuid.UUID], data: JSONBody[StatusChange], orders: NamedDependency[OrderService]

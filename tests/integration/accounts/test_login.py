@@ -141,6 +141,7 @@ async def test_login_with_outdated_hash_parameters_rehashes_the_password(
 
     assert response.status_code == 200, response.text
     stored = await db.scalar(select(User.password_hash).where(User.id == user.id))
+    assert stored is not None
     assert stored != outdated
     assert "m=19456,t=2,p=1" in stored
     assert PasswordHasher().verify(stored, DEFAULT_PASSWORD)

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import start_app
+from tests.support import asgi_transport
 
 
 def dedicated_settings(base: Settings, **env: str) -> Settings:
@@ -42,7 +43,7 @@ async def running_app(base: Settings, *, redis: Redis | None = None, **env: str)
     application = create_app(dedicated_settings(base, **env), redis=redis)
     task, stop = await start_app(application)
     try:
-        transport = httpx.ASGITransport(app=application)
+        transport = asgi_transport(application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
     finally:

@@ -1,10 +1,12 @@
-"""The OpenAPI document: an OAuth2 password flow at /auth/token, and security on exactly the protected operations."""
+"""The OpenAPI document: valid OAS 3.1, an OAuth2 password flow at /auth/token, security on exactly the protected
+operations, and request schemas that document what the API enforces."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 PUBLIC = {
@@ -29,7 +31,8 @@ PROTECTED = {
 async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
     response = await client.get("/schema/openapi.json")
     assert response.status_code == 200
-    return response.json()
+    document: dict[str, Any] = response.json()
+    return document
 
 
 def _oauth2_scheme_names(spec: dict[str, Any]) -> set[str]:
@@ -40,7 +43,8 @@ def _oauth2_scheme_names(spec: dict[str, Any]) -> set[str]:
 def _effective_security(spec: dict[str, Any], method: str, path: str) -> list[dict[str, list[str]]]:
     """The operation's own ``security``, else the document's (OpenAPI's inheritance rule)."""
     operation = spec["paths"][path][method]
-    return operation.get("security", spec.get("security", []))
+    security: list[dict[str, list[str]]] = operation.get("security", spec.get("security", []))
+    return security
 
 
 async def test_openapi_is_3_1(spec: dict[str, Any]) -> None:
@@ -68,3 +72,100 @@ async def test_public_operation_requires_no_credentials(spec: dict[str, Any], me
     security = _effective_security(spec, method, path)
 
     assert security == [] or {} in security, security
+
+
+def _component(spec: dict[str, Any], ref: str) -> dict[str, Any]:
+    schema: dict[str, Any] = spec["components"]["schemas"][ref.removeprefix("#/components/schemas/")]
+    return schema
+
+
+def _referenced_components(spec: dict[str, Any], node: Any, seen: set[str]) -> set[str]:
+    """Every component reachable from ``node`` through ``$ref``."""
+    if isinstance(node, dict):
+        if (ref := node.get("$ref")) and ref not in seen:
+            seen.add(ref)
+            _referenced_components(spec, _component(spec, ref), seen)
+        for value in node.values():
+            _referenced_components(spec, value, seen)
+    elif isinstance(node, list):
+        for value in node:
+            _referenced_components(spec, value, seen)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["OrderCreate", "OrderLine", "ProductCreate", "ProductUpdate", "UserUpdate"])
+async def test_request_schemas_forbid_additional_properties(spec: dict[str, Any], name: str) -> None:
+    assert spec["components"]["schemas"][name]["additionalProperties"] is False
+
+
+async def test_every_json_request_body_and_its_parts_are_closed(spec: dict[str, Any]) -> None:
+    bodies = [
+        operation["requestBody"]["content"]["application/json"]["schema"]
+        for item in spec["paths"].values()
+        for operation in item.values()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+    objects = {ref for ref in _referenced_components(spec, bodies, set()) if _component(spec, ref).get("properties")}
+
+    assert len(bodies) >= 9
+    assert {ref for ref in objects if _component(spec, ref).get("additionalProperties") is not False} == set()
+
+
+async def test_structs_that_tolerate_extra_keys_stay_open(spec: dict[str, Any]) -> None:
+    # The OAuth2 form ignores unknown fields (RFC 6749 §3.2); responses may grow fields.
+    for name in ("LoginForm", "OrderRead", "ProblemDetail"):
+        assert "additionalProperties" not in spec["components"]["schemas"][name], name
+
+
+async def test_document_validates_against_the_openapi_3_1_schema(spec: dict[str, Any]) -> None:
+    # The official OAS 3.1 schema (2022-10-07), as bundled with schemathesis. Formats are annotations, as JSON
+    # Schema 2020-12 says: OAS allows relative URLs such as the tokenUrl "/auth/token" where it writes "uri".
+    from schemathesis.specs.openapi.definitions import OPENAPI_31
+
+    validator = jsonschema_rs.Draft202012Validator(OPENAPI_31, validate_formats=False, offline=True)
+
+    assert [error.message for error in validator.iter_errors(spec)] == []
+    for name, schema in spec["components"]["schemas"].items():
+        assert jsonschema_rs.meta.is_valid(schema), name
+
+
+@pytest.mark.parametrize(("name", "field"), [("ProductUpdate", "stock"), ("ProductUpdate", "price_cents")])
+async def test_zero_lower_bounds_are_documented_on_patch_fields(spec: dict[str, Any], name: str, field: str) -> None:
+    assert spec["components"]["schemas"][name]["properties"][field]["minimum"] == 0
+
+
+async def test_logout_documents_an_empty_204(spec: dict[str, Any]) -> None:
+    assert "content" not in spec["paths"]["/auth/logout"]["post"]["responses"]["204"]
+
+
+async def test_the_refresh_cookie_is_an_optional_parameter(spec: dict[str, Any]) -> None:
+    [cookie] = [p for p in spec["paths"]["/auth/sessions"]["get"]["parameters"] if p["in"] == "cookie"]
+
+    assert cookie["required"] is False
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    methods = {"get", "post", "put", "patch", "delete"}
+    return [(m, p, op) for p, item in spec["paths"].items() for m, op in item.items() if m in methods]
+
+
+async def test_every_operation_with_a_body_documents_its_body_errors(spec: dict[str, Any]) -> None:
+    undocumented = {
+        (method, path): sorted({"400", "413", "422"} - set(operation["responses"]))
+        for method, path, operation in _operations(spec)
+        if "requestBody" in operation
+    }
+
+    assert {key: missing for key, missing in undocumented.items() if missing} == {}
+
+
+async def test_every_operation_that_needs_credentials_documents_401(spec: dict[str, Any]) -> None:
+    [name] = _oauth2_scheme_names(spec)
+    undocumented = [
+        (method, path)
+        for method, path, operation in _operations(spec)
+        if any(name in requirement for requirement in _effective_security(spec, method, path))
+        and "401" not in operation["responses"]
+    ]
+
+    assert undocumented == []

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "request_id"}
 
 
-def _assert_problem(response: httpx.Response, status: int, code: str) -> dict:
+def _assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) >= PROBLEM_FIELDS
     assert body["status"] == status
     assert body["code"] == code
@@ -76,3 +78,26 @@ async def test_malformed_path_id_is_problem_not_500(
 
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/auth/login", {"email": "a\x00b@example.com", "password": "password-1"}),
+        ("/auth/register", {"email": "a\x00b@example.com", "password": "password-1"}),
+        ("/auth/register", {"email": "nul@example.com", "password": "password-1", "full_name": "A\x00"}),
+    ],
+)
+async def test_nul_character_is_422_not_a_database_error(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any]
+) -> None:
+    # PostgreSQL text cannot hold NUL; it must be refused as input, not surface as a 409 or a 500.
+    _assert_problem(await client.post(path, json=body), 422, "validation_failed")
+
+
+async def test_nul_in_a_search_is_422(client: httpx.AsyncClient, make_user, auth_headers) -> None:
+    admin = await make_user(roles=("admin",))
+
+    response = await client.get("/admin/users", params={"q": "a\x00b"}, headers=auth_headers(admin))
+
+    _assert_problem(response, 422, "validation_failed")

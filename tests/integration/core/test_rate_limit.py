@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -49,11 +50,12 @@ async def test_register_token_and_login_share_the_budget(limited_client: httpx.A
     login = await limited_client.post("/auth/login", json=UNKNOWN_LOGIN)
     assert (register.status_code, token.status_code, login.status_code) == (422, 401, 401)
 
-    for path, kwargs in [
+    attempts: list[tuple[str, dict[str, Any]]] = [
         ("/auth/register", {"json": {"email": "short@example.com", "password": "short"}}),
         ("/auth/token", {"data": {"username": "nobody@example.com", "password": "wrong"}}),
         ("/auth/login", {"json": UNKNOWN_LOGIN}),
-    ]:
+    ]
+    for path, kwargs in attempts:
         response = await limited_client.post(path, **kwargs)
         assert response.status_code == 429, path
 

@@ -30,7 +30,7 @@ async def test_safe_client_request_id_is_echoed(client: httpx.AsyncClient, reque
     [b"x" * 129, b"has space", b"semi;colon", b"<script>", b"back\\slash", "ünïcödé".encode()],
 )
 async def test_unsafe_or_too_long_client_request_id_is_replaced(client: httpx.AsyncClient, request_id: bytes) -> None:
-    response = await client.get("/health", headers={"X-Request-ID": request_id})
+    response = await client.get("/health", headers={b"X-Request-ID": request_id})
 
     assert response.headers["x-request-id"].encode() != request_id
     assert SAFE.fullmatch(response.headers["x-request-id"])

@@ -28,7 +28,7 @@ from app.main import create_app
 from tests.conftest import start_app
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.orders.conftest import Shopper
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker, asgi_transport
 
 
 @dataclass
@@ -58,7 +58,7 @@ class _Handler:
             self.mailbox.fail_next -= 1
             return "451 4.3.0 Temporary failure, try again later"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.mailbox.messages.append(message)  # type: ignore[arg-type]
+        self.mailbox.messages.append(message)
         return "250 Message accepted"
 
 
@@ -116,7 +116,7 @@ async def events_app(settings: Settings, smtp_server: SMTPServer, committed_db: 
 
 @pytest.fixture
 async def events_client(events_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=events_app), base_url="http://testserver") as c:
+    async with httpx.AsyncClient(transport=asgi_transport(events_app), base_url="http://testserver") as c:
         yield c
 
 

@@ -161,21 +161,25 @@ async def test_event_ids_follow_commit_order_not_insert_order(
             "at": datetime.now(UTC),
         }
 
-    async with maker() as first, maker() as second:
-        a_id = (await first.execute(insert(OrderEvent).values(event("paid")).returning(OrderEvent.id))).scalar_one()
-        b_id = (
-            await second.execute(insert(OrderEvent).values(event("cancelled")).returning(OrderEvent.id))
-        ).scalar_one()
-        await second.commit()
-        await dispatcher.dispatch()
-        await first.commit()
-        await dispatcher.dispatch()
+    async def event_id_of(row_id: int) -> int:
+        """Wait until the dispatcher (ours or the worker's) has published the row; return its event id."""
+        for _ in range(200):
+            await dispatcher.dispatch()
+            async with maker() as check:
+                event_id = await check.scalar(select(OrderEvent.event_id).where(OrderEvent.id == row_id))
+            if event_id is not None:
+                return int(event_id)
+            await asyncio.sleep(0.02)
+        raise AssertionError("event was not dispatched")
 
-    async with maker() as check:
-        ids = dict(
-            (
-                await check.execute(select(OrderEvent.id, OrderEvent.event_id).where(OrderEvent.id.in_([a_id, b_id])))
-            ).all()
-        )
+    async with maker() as first, maker() as second:
+        insert_event = insert(OrderEvent).returning(OrderEvent.id)
+        a_id = (await first.execute(insert_event.values(event("paid")))).scalar_one()
+        b_id = (await second.execute(insert_event.values(event("cancelled")))).scalar_one()
+        await second.commit()
+        b_event = await event_id_of(b_id)  # published while A is still uncommitted
+        await first.commit()
+        a_event = await event_id_of(a_id)
+
     assert a_id < b_id
-    assert ids[b_id] < ids[a_id]
+    assert b_event < a_event

@@ -24,7 +24,7 @@ from app.main import create_app
 from tests.conftest import start_app
 from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, events_settings, free_port, ws_client
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker
+from tests.support import ProductMaker, asgi_transport
 
 
 class ThrowawayRedis:
@@ -85,7 +85,7 @@ async def test_order_placed_while_redis_is_down_is_delivered_when_it_returns(
     mailbox: Mailbox,
 ) -> None:
     product = await products(stock=5)
-    transport = httpx.ASGITransport(app=outage_app)
+    transport = asgi_transport(outage_app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
         ws_client(outage_app) as client,

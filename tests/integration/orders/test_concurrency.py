@@ -55,6 +55,7 @@ async def test_overlapping_multi_line_orders_neither_deadlock_nor_oversell(
             select(func.coalesce(func.sum(OrderItem.quantity), 0)).where(OrderItem.product_id == product.id)
         )
         assert stock is not None
+        assert sold is not None
         assert stock >= 0
         assert stock + sold == 15
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -209,7 +210,7 @@ async def test_line_count_and_quantity_limits_are_validated(
     client: httpx.AsyncClient, shopper: Shopper, make_product: ProductMaker
 ) -> None:
     product = await make_product(stock=500)
-    cases = [
+    cases: list[dict[str, Any]] = [
         {"items": []},
         {"items": [{"product_id": str(uuid.uuid4()), "quantity": 1} for _ in range(51)]},
         {"items": [{"product_id": str(product.id), "quantity": 0}]},

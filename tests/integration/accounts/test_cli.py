@@ -1,0 +1,49 @@
+"""``litestar users create``: bootstraps an account with a role, from the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+
+from app.config import PROJECT_ROOT, Settings
+
+
+def _users_create(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+    env["LITESTAR_APP"] = "app.main:app"
+    return subprocess.run(
+        [sys.executable, "-m", "litestar", "users", "create", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_users_create_makes_an_admin_who_can_log_in(
+    settings: Settings, committed_client: httpx.AsyncClient
+) -> None:
+    result = _users_create(settings, "--email", "Root@Example.com", "--password", "root-password-1", "--role", "admin")
+
+    assert result.returncode == 0, result.stderr
+    login = await committed_client.post(
+        "/auth/login", json={"email": "root@example.com", "password": "root-password-1"}
+    )
+    assert login.status_code == 200
+    me = await committed_client.get("/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+    assert me.json()["roles"] == ["admin"]
+    assert "users:manage" in me.json()["permissions"]
+
+
+async def test_users_create_rejects_a_short_password(settings: Settings, committed_client: httpx.AsyncClient) -> None:
+    result = _users_create(settings, "--email", "x@example.com", "--password", "short", "--role", "staff")
+
+    assert result.returncode != 0
+    assert "8 to 128" in result.stderr + result.stdout
