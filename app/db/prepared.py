@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
@@ -30,37 +31,66 @@ _DRIVER_KEY: Final = "orders.driver_connection"
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection behind ``session`` (checked out once per session and remembered)."""
-    driver: asyncpg.Connection | None = session.info.get(_DRIVER_KEY)
-    if driver is None or driver.is_closed():
+    return (await _connections(session))[0]
+
+
+async def _connections(session: AsyncSession) -> tuple[asyncpg.Connection, Connection]:
+    """The session's connection for its current transaction (a commit hands the connection back to the pool, so
+    the cache is only valid while the same session transaction lasts)."""
+    transaction = session.sync_session.get_transaction()
+    cached: tuple[object, asyncpg.Connection, Connection] | None = session.info.get(_DRIVER_KEY)
+    if cached is None or transaction is None or cached[0] is not transaction:
         connection = await session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        session.info[_DRIVER_KEY] = driver
-    return driver
+        driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        assert connection.sync_connection is not None  # set while the AsyncConnection is open
+        cached = (session.sync_session.get_transaction(), driver, connection.sync_connection)
+        session.info[_DRIVER_KEY] = cached
+    return cached[1], cached[2]
+
+
+def _announce(connection: Connection, sql: str, args: list[Any]) -> None:
+    """Fire SQLAlchemy's ``before_cursor_execute`` listeners, so tracing and statement counters see this too."""
+    for listener in connection.dispatch.before_cursor_execute:
+        listener(connection, None, sql, args, None, False)
 
 
 class Prepared:
     """A Core statement with named bind parameters, ready to run with :meth:`fetch` and friends."""
 
-    __slots__ = ("_names", "sql")
+    __slots__ = ("_fixed", "_names", "sql")
 
     def __init__(self, statement: ClauseElement) -> None:
         compiled = statement.compile(dialect=_DIALECT)
         self.sql: str = str(compiled)
         self._names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
+        # Literals written into the statement (``stock > 0``) are bind parameters too; keep their values.
+        self._fixed: dict[str, Any] = {name: value for name, value in compiled.params.items() if value is not None}
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
-        args: list[Any] = [params[name] for name in self._names]
+        values = {**self._fixed, **params}
+        args: list[Any] = [values[name] for name in self._names]
         return args
 
+    async def _prepare_call(
+        self, session: AsyncSession, params: Mapping[str, Any]
+    ) -> tuple[asyncpg.Connection, list[Any]]:
+        driver, connection = await _connections(session)
+        args = self._args(params)
+        _announce(connection, self.sql, args)
+        return driver, args
+
     async def fetch(self, session: AsyncSession, **params: Any) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await (await driver_connection(session)).fetch(self.sql, *self._args(params))
+        driver, args = await self._prepare_call(session, params)
+        rows: list[asyncpg.Record] = await driver.fetch(self.sql, *args)
         return rows
 
     async def fetchrow(self, session: AsyncSession, **params: Any) -> asyncpg.Record | None:
-        return await (await driver_connection(session)).fetchrow(self.sql, *self._args(params))
+        driver, args = await self._prepare_call(session, params)
+        return await driver.fetchrow(self.sql, *args)
 
     async def fetchval(self, session: AsyncSession, **params: Any) -> Any:
-        return await (await driver_connection(session)).fetchval(self.sql, *self._args(params))
+        driver, args = await self._prepare_call(session, params)
+        return await driver.fetchval(self.sql, *args)
 
     def __repr__(self) -> str:
         return f"Prepared({self.sql!r})"

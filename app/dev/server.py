@@ -18,7 +18,7 @@ from advanced_alchemy.alembic.commands import AlembicCommands
 from litestar import Litestar
 
 from app.db.session import alchemy_of
-from app.dev.demo import DEMO_USERS, ensure_demo_users
+from app.dev.demo import DEMO_USERS, ensure_demo_data, ensure_demo_users
 from app.dev.embedded import stop_embedded_services
 
 __all__ = ("run_dev_server",)
@@ -33,14 +33,18 @@ def run_dev_server(loaded_app: Litestar, *, host: str, port: int) -> None:
     click.secho("Applying migrations…", fg="cyan")
     AlembicCommands(sqlalchemy_config=alchemy).upgrade(revision="head")
 
-    async def prepare() -> None:
+    async def prepare() -> str:
         try:
             await ensure_demo_users(alchemy)
+            seeded = await ensure_demo_data(alchemy)
         finally:
             await alchemy.get_engine().dispose()
+        if seeded is None:
+            return "kept from an earlier start"
+        return f"{seeded.products} products, {seeded.orders} orders of {DEMO_USERS[2].email} (first start)"
 
     click.secho("Preparing demo data…", fg="cyan")
-    asyncio.run(prepare())
+    demo_data = asyncio.run(prepare())
 
     dev_settings = msgspec.structs.replace(settings, worker_in_process=True, email_backend="console")
     app = create_app(dev_settings)
@@ -57,6 +61,7 @@ def run_dev_server(loaded_app: Litestar, *, host: str, port: int) -> None:
                 f"  PostgreSQL    {dev_settings.database_url}",
                 f"  Redis         {dev_settings.redis_url}",
                 f"  Data          {dev_settings.data_dir}",
+                f"  Demo data     {demo_data}",
                 "  Demo logins (POST /auth/login):",
                 *(f"    {u.role:<9} {u.email:<22} {u.password}" for u in DEMO_USERS),
                 "  Emails are printed to this console. Ctrl-C stops everything.",

@@ -11,13 +11,14 @@ from advanced_alchemy.exceptions import IntegrityError
 from advanced_alchemy.filters import OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.auth import Principal
 from app.core.errors import AuthenticationFailed, Conflict, NotFound, is_unique_violation
 from app.core.pagination import Page, PageParams
 from app.core.security import PasswordHashing, hash_refresh_token, new_refresh_token
+from app.db.prepared import Prepared
 from app.domain.accounts.models import (
     RefreshToken,
     RefreshTokenFamily,
@@ -39,6 +40,14 @@ __all__ = (
 )
 
 DEFAULT_ROLE: Final = "customer"
+
+
+_PRINCIPAL: Final = Prepared(
+    select(User.email, Role.name.label("role"), Role.permissions)
+    .outerjoin(user_roles, user_roles.c.user_id == User.id)
+    .outerjoin(Role, Role.name == user_roles.c.role_name)
+    .where(User.id == bindparam("user_id"), User.is_active.is_(True))
+)
 
 
 def _now() -> datetime:
@@ -167,20 +176,17 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         return await self.read(user_id)
 
     async def load_principal(self, user_id: uuid.UUID) -> Principal | None:
-        """The caller behind an access token, or None if the account is gone or inactive. One indexed query."""
-        rows = (
-            await self.repository.session.execute(
-                select(User.email, Role.name, Role.permissions)
-                .outerjoin(user_roles, user_roles.c.user_id == User.id)
-                .outerjoin(Role, Role.name == user_roles.c.role_name)
-                .where(User.id == user_id, User.is_active.is_(True))
-            )
-        ).all()
+        """The caller behind an access token, or None if the account is gone or inactive.
+
+        Runs on every authenticated request, so it is one prepared statement (the user's row joined to their roles),
+        not an ORM query.
+        """
+        rows = await _PRINCIPAL.fetch(self.repository.session, user_id=user_id)
         if not rows:
             return None
-        roles = tuple(sorted(name for _, name, _ in rows if name))
-        permissions = frozenset(p for _, _, perms in rows if perms for p in perms)
-        return Principal(id=user_id, email=rows[0][0], roles=roles, permissions=permissions)
+        roles = tuple(sorted(row["role"] for row in rows if row["role"]))
+        permissions = frozenset(p for row in rows if row["permissions"] for p in row["permissions"])
+        return Principal(id=user_id, email=rows[0]["email"], roles=roles, permissions=permissions)
 
     async def _set_roles(self, user_id: uuid.UUID, roles: Iterable[str]) -> None:
         session = self.repository.session

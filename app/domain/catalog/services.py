@@ -1,24 +1,26 @@
 """Catalog rules: who sees which products, how the public list is queried, and sku uniqueness.
 
-The public list and the product page are the hottest reads of the service, so they select plain columns (no ORM
-identity map, no lazy loads) and build :class:`ProductRead` positionally from each row: one statement for the page
-and at most one more for the total.
+The public list and the product page are the hottest reads of the service, so they are prepared statements run
+straight on asyncpg (see ``app.db.prepared``) that build :class:`ProductRead` positionally from each row: one round
+trip for a page and its total.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import String, bindparam, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Conflict, NotFound, is_unique_violation
 from app.core.pagination import Page, PageParams
+from app.db.prepared import Prepared
 from app.domain.catalog.models import Product
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 
@@ -35,6 +37,36 @@ _READ_COLUMNS: Final = tuple(getattr(Product, name) for name in ProductRead.__st
 _NEWEST_FIRST: Final = (Product.created_at.desc(), Product.id.desc())
 _SKU_CONSTRAINT: Final = "uq_products_sku"
 _LIKE_ESCAPE: Final = "\\"
+
+
+_BY_ID: Final = Prepared(select(*_READ_COLUMNS).where(Product.id == bindparam("product_id")))
+
+
+@functools.cache
+def _page_queries(search: bool, in_stock: bool | None) -> tuple[Prepared, Prepared]:
+    """The page (with its total) and the count-only statement for one combination of filters."""
+    # ``= true`` rather than ``IS TRUE``: only the former can use the (is_active, created_at, id) index.
+    conditions: list[ColumnElement[bool]] = [Product.is_active == true()]
+    if search:
+        pattern = bindparam("pattern", type_=String)
+        conditions.append(
+            or_(Product.name.ilike(pattern, escape=_LIKE_ESCAPE), Product.sku.ilike(pattern, escape=_LIKE_ESCAPE))
+        )
+    if in_stock is not None:
+        conditions.append(Product.stock > 0 if in_stock else Product.stock == 0)
+    total = select(func.count()).select_from(Product).where(*conditions)
+    page = (
+        select(*_READ_COLUMNS, total.scalar_subquery().label("total"))
+        .where(*conditions)
+        .order_by(*_NEWEST_FIRST)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return Prepared(page), Prepared(total)
+
+
+def _without(params: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in names}
 
 
 def to_product_read(product: Product) -> ProductRead:
@@ -63,37 +95,22 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         """One page of active products, newest first.
 
         ``q`` matches name or sku case-insensitively as a substring (served by the trigram indexes);
-        ``in_stock=True`` keeps products with stock, ``False`` those without. The total comes from a separate
-        ``count(*)`` (a window-function count would read every matching row for every page), and is skipped when the
-        page itself proves it: a short page that is not past the end holds the last of the matching rows.
+        ``in_stock=True`` keeps products with stock, ``False`` those without. The page and its total come back in one
+        round trip (the total as an uncorrelated sub-select, computed once from the index, not with a window over
+        every matching row); only a page past the end needs a second statement for the total.
         """
-        # ``= true`` rather than ``IS TRUE``: only the former can use the (is_active, created_at, id) index.
-        conditions: list[ColumnElement[bool]] = [Product.is_active == true()]
         term = (q or "").strip()
-        if term:
-            pattern = _contains(term)
-            conditions.append(
-                or_(
-                    Product.name.ilike(pattern, escape=_LIKE_ESCAPE),
-                    Product.sku.ilike(pattern, escape=_LIKE_ESCAPE),
-                )
-            )
-        if in_stock is not None:
-            conditions.append(Product.stock > 0 if in_stock else Product.stock == 0)
+        page, count = _page_queries(bool(term), in_stock)
+        params = {"pattern": _contains(term), "limit": paging.per_page, "offset": paging.offset}
+        if not term:
+            del params["pattern"]
         session = self.repository.session
-        rows = await session.execute(
-            select(*_READ_COLUMNS)
-            .where(*conditions)
-            .order_by(*_NEWEST_FIRST)
-            .limit(paging.per_page)
-            .offset(paging.offset)
-        )
-        items = [ProductRead(*row) for row in rows]
-        if len(items) < paging.per_page and (items or paging.offset == 0):
-            total = paging.offset + len(items)
+        rows = await page.fetch(session, **params)
+        if rows:
+            total = rows[0]["total"]
         else:
-            total = await session.scalar(select(func.count()).select_from(Product).where(*conditions)) or 0
-        return Page.of(items, total, paging)
+            total = 0 if paging.offset == 0 else await count.fetchval(session, **_without(params, "limit", "offset"))
+        return Page.of([ProductRead(*row[:-1]) for row in rows], total, paging)
 
     async def read_visible(
         self, product_id: uuid.UUID, *, may_see_archived: Callable[[], Awaitable[bool]]
@@ -104,8 +121,8 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         the common case costs one query and no caller lookup. Asking it for missing products too keeps a missing and
         an archived product indistinguishable to every caller, whatever credentials they send.
         """
-        row = (await self.repository.session.execute(select(*_READ_COLUMNS).where(Product.id == product_id))).first()
-        if row is not None and row.is_active:
+        row = await _BY_ID.fetchrow(self.repository.session, product_id=product_id)
+        if row is not None and row["is_active"]:
             return ProductRead(*row)
         if not await may_see_archived() or row is None:
             raise NotFound("Product")

@@ -8,9 +8,9 @@ when the ORM decides to flush: placing an order costs the same few statements fo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -18,14 +18,15 @@ from typing import Any, Final
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import Select, any_, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy import String, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from uuid_utils.compat import uuid7
 
 from app.core.auth import Principal
 from app.core.errors import Conflict, DomainError, FieldError, NotFound
 from app.core.pagination import Page, PageParams
+from app.db.prepared import Prepared
 from app.domain.addresses.services import AddressService, to_address_read
 from app.domain.catalog.stock import lock_products, return_stock, take_stock
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
@@ -52,14 +53,6 @@ _ORDER_COLUMNS: Final = (
     Order.created_at,
     Order.updated_at,
 )
-_ITEM_COLUMNS: Final = (
-    OrderItem.order_id,
-    OrderItem.id,
-    OrderItem.product_id,
-    OrderItem.product_name,
-    OrderItem.quantity,
-    OrderItem.price_cents,
-)
 _EVENT_COLUMNS: Final = (
     OrderEvent.event_id,
     OrderEvent.type,
@@ -69,11 +62,61 @@ _EVENT_COLUMNS: Final = (
     OrderEvent.previous_status,
     OrderEvent.at,
 )
-# One array parameter instead of an expanding IN list keeps a single prepared statement for every page size.
-_order_ids = bindparam("order_ids", type_=ARRAY(UUID(as_uuid=True)))
-_items_of_orders: Final = (
-    select(*_ITEM_COLUMNS).where(OrderItem.order_id == any_(_order_ids)).order_by(OrderItem.order_id, OrderItem.id)
+#: Each order's lines as a JSON array of ``[id, product_id, product_name, quantity, price_cents]``, oldest first.
+_LINES: Final = (
+    select(
+        func.json_agg(
+            aggregate_order_by(
+                func.json_build_array(
+                    OrderItem.id,
+                    OrderItem.product_id,
+                    OrderItem.product_name,
+                    OrderItem.quantity,
+                    OrderItem.price_cents,
+                ),
+                OrderItem.id,
+            )
+        )
+    )
+    .where(OrderItem.order_id == Order.id)
+    .correlate(Order)
+    .scalar_subquery()
+    .label("lines")
 )
+
+
+def _conditions(*, by_id: bool = False, by_user: bool = False, by_status: bool = False) -> list[Any]:
+    conditions = []
+    if by_id:
+        conditions.append(Order.id == bindparam("order_id"))
+    if by_user:
+        conditions.append(Order.user_id == bindparam("user_id"))
+    if by_status:
+        conditions.append(Order.status == bindparam("status", type_=String))
+    return conditions
+
+
+@functools.cache
+def _count_query(*, by_user: bool = False, by_status: bool = False) -> Prepared:
+    return Prepared(select(func.count()).select_from(Order).where(*_conditions(by_user=by_user, by_status=by_status)))
+
+
+@functools.cache
+def _orders_query(
+    *, by_id: bool = False, by_user: bool = False, by_status: bool = False, paged: bool = False
+) -> Prepared:
+    """Orders with their lines in one statement; a paged query also carries the total of matching orders."""
+    conditions = _conditions(by_id=by_id, by_user=by_user, by_status=by_status)
+    query = select(*_ORDER_COLUMNS, _LINES).where(*conditions)
+    if paged:
+        total = select(func.count()).select_from(Order).where(*conditions).scalar_subquery().label("total")
+        query = (
+            query.add_columns(total)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+    return Prepared(query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,28 +135,27 @@ def _request_hash(data: OrderCreate) -> str:
     return hashlib.sha256(msgspec.json.encode(data)).hexdigest()
 
 
-def _order_read(row: Any, items: list[OrderItemRead]) -> OrderRead:
+def _order_read(row: Any) -> OrderRead:
     return OrderRead(
-        id=row.id,
-        user_id=row.user_id,
-        status=OrderStatus(row.status),
-        items=items,
-        shipping_address=row.shipping_address,
-        total_cents=row.total_cents,
-        total_usd=format_usd(row.total_cents),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _item_read(row: Any) -> OrderItemRead:
-    return OrderItemRead(
-        id=row.id,
-        product_id=row.product_id,
-        product_name=row.product_name,
-        quantity=row.quantity,
-        price_cents=row.price_cents,
-        line_total_cents=row.price_cents * row.quantity,
+        id=row["id"],
+        user_id=row["user_id"],
+        status=OrderStatus(row["status"]),
+        items=[
+            OrderItemRead(
+                id=uuid.UUID(line_id),
+                product_id=uuid.UUID(product_id),
+                product_name=name,
+                quantity=quantity,
+                price_cents=price,
+                line_total_cents=price * quantity,
+            )
+            for line_id, product_id, name, quantity, price in row["lines"] or ()
+        ],
+        shipping_address=row["shipping_address"],
+        total_cents=row["total_cents"],
+        total_usd=format_usd(row["total_cents"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -205,7 +247,17 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             id=order_id,
             user_id=user_id,
             status=OrderStatus.PENDING,
-            items=[_item_read(_Row(line)) for line in lines],
+            items=[
+                OrderItemRead(
+                    id=line["id"],
+                    product_id=line["product_id"],
+                    product_name=line["product_name"],
+                    quantity=line["quantity"],
+                    price_cents=line["price_cents"],
+                    line_total_cents=line["price_cents"] * line["quantity"],
+                )
+                for line in lines
+            ],
             shipping_address=shipping_address,
             total_cents=total,
             total_usd=format_usd(total),
@@ -266,45 +318,39 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
 
     async def get_visible(self, caller: Principal, order_id: uuid.UUID) -> OrderRead:
         """The order if the caller owns it or may manage orders; otherwise 404, whether or not it exists."""
-        stmt = select(*_ORDER_COLUMNS).where(Order.id == order_id)
-        if not caller.can(ORDERS_MANAGE):
-            stmt = stmt.where(Order.user_id == caller.id)
-        orders = await self._read_orders(stmt)
-        if not orders:
+        session = self.repository.session
+        if caller.can(ORDERS_MANAGE):
+            row = await _orders_query(by_id=True).fetchrow(session, order_id=order_id)
+        else:
+            row = await _orders_query(by_id=True, by_user=True).fetchrow(session, order_id=order_id, user_id=caller.id)
+        if row is None:
             raise NotFound("Order")
-        return orders[0]
+        return _order_read(row)
 
     async def list_orders(
         self, paging: PageParams, *, user_id: uuid.UUID | None = None, status: OrderStatus | None = None
     ) -> Page[OrderRead]:
-        """A page of orders, newest first: the caller's own (``user_id``) or everyone's (admin)."""
-        conditions = []
-        if user_id is not None:
-            conditions.append(Order.user_id == user_id)
-        if status is not None:
-            conditions.append(Order.status == status.value)
-        total = await self.repository.session.scalar(select(func.count()).select_from(Order).where(*conditions)) or 0
-        if total <= paging.offset:
-            return Page.of([], total, paging)
-        stmt = (
-            select(*_ORDER_COLUMNS)
-            .where(*conditions)
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .limit(paging.per_page)
-            .offset(paging.offset)
-        )
-        return Page.of(await self._read_orders(stmt), total, paging)
+        """A page of orders with their lines, newest first: the caller's own (``user_id``) or everyone's (admin).
 
-    async def _read_orders(self, stmt: Select[Any]) -> list[OrderRead]:
-        """Orders with their lines in two statements, whatever the number of orders."""
+        One round trip: the page, each order's lines (aggregated per order) and the total come from one statement;
+        only a page past the end needs a second one for the total.
+        """
+        params: dict[str, Any] = {"limit": paging.per_page, "offset": paging.offset}
+        if user_id is not None:
+            params["user_id"] = user_id
+        if status is not None:
+            params["status"] = status.value
+        by = {"by_user": user_id is not None, "by_status": status is not None}
         session = self.repository.session
-        rows = (await session.execute(stmt)).all()
-        if not rows:
-            return []
-        items: dict[uuid.UUID, list[OrderItemRead]] = defaultdict(list)
-        for item in await session.execute(_items_of_orders, {"order_ids": [row.id for row in rows]}):
-            items[item.order_id].append(_item_read(item))
-        return [_order_read(row, items[row.id]) for row in rows]
+        rows = await _orders_query(paged=True, **by).fetch(session, **params)
+        if rows:
+            total = rows[0]["total"]
+        elif paging.offset == 0:
+            total = 0
+        else:
+            del params["limit"], params["offset"]
+            total = await _count_query(**by).fetchval(session, **params)
+        return Page.of([_order_read(row) for row in rows], total, paging)
 
     async def timeline(self, caller: Principal, order_id: uuid.UUID) -> list[OrderEventRead]:
         """The order's published events, oldest first (same visibility rule as the order itself)."""
@@ -370,20 +416,9 @@ class OrderService(SQLAlchemyAsyncRepositoryService[Order]):
             insert(OrderEvent).values(_event_row(order_id, current_row.user_id, target.value, current.value, now))
         )
         await session.commit()
-        orders = await self._read_orders(select(*_ORDER_COLUMNS).where(Order.id == order_id))
-        return orders[0]
-
-
-class _Row:
-    """Attribute access over a dict, so freshly inserted lines share ``_item_read`` with fetched rows."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._values = values
-
-    def __getattr__(self, name: str) -> Any:
-        return self._values[name]
+        row = await _orders_query(by_id=True).fetchrow(session, order_id=order_id)
+        assert row is not None  # it was locked and changed a moment ago, and orders are never deleted
+        return _order_read(row)
 
 
 def _reject_duplicate_products(data: OrderCreate) -> None:

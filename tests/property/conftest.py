@@ -1,0 +1,106 @@
+"""Fixtures of the property tests: a small world to send request bodies into, and one savepoint per example.
+
+Hypothesis runs many examples inside one test (one set of function-scoped fixtures), so each example runs in a
+savepoint of the test's transaction that is rolled back afterwards: examples never see each other's rows, and a
+replayed example meets the same database as the first time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.accounts.models import User
+from app.domain.addresses.models import Address
+from app.domain.catalog.models import Product
+from app.domain.orders.state_machine import OrderStatus
+from app.testing.factories import AddressFactory, ProductFactory, build_order_graph, create_user
+from tests.support import AuthHeaders
+
+#: Every table a request can write; a rejected request must leave all of them exactly as they were.
+_TABLES = (
+    "users",
+    "user_roles",
+    "refresh_token_families",
+    "refresh_tokens",
+    "products",
+    "addresses",
+    "orders",
+    "order_items",
+    "order_events",
+    "idempotency_keys",
+)
+_FINGERPRINT = text(
+    "SELECT "
+    + ", ".join(f"(SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {t} t)" for t in _TABLES)
+)
+
+
+@dataclass(frozen=True)
+class World:
+    """Actors and rows the bodies refer to: a customer with an address and a pending order, a catalog, staff."""
+
+    customer: User
+    customer_headers: dict[str, str]
+    address: Address
+    products: list[Product]
+    order_id: str
+    staff_headers: dict[str, str]
+    admin_headers: dict[str, str]
+    other_user: User
+
+
+@pytest.fixture
+async def world(db: AsyncSession, auth_headers: AuthHeaders) -> World:
+    """Made with the public factories, in one commit (it is set up again for every rule and example batch)."""
+    customer = await create_user(db)
+    address = AddressFactory.build(user_id=customer.id)
+    # Plenty of stock, so any valid order of up to 100 units per line can be placed in every example.
+    products = [ProductFactory.build(stock=1_000_000) for _ in range(8)]
+    db.add_all([address, *products])
+    await db.flush()
+    order = build_order_graph(customer.id, address, [(products[0], 1)], status=OrderStatus.PENDING)
+    db.add_all(order.models())
+    world = World(
+        customer=customer,
+        customer_headers=auth_headers(customer),
+        address=address,
+        products=products,
+        order_id=str(order.order.id),
+        staff_headers=auth_headers(await create_user(db, roles=["staff"])),
+        admin_headers=auth_headers(await create_user(db, roles=["admin"])),
+        other_user=await create_user(db),
+    )
+    await db.commit()
+    return world
+
+
+@pytest.fixture
+def example(db_connection: Any) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """``async with example():`` runs one hypothesis example in a savepoint that is rolled back afterwards."""
+
+    @asynccontextmanager
+    async def savepoint() -> AsyncIterator[None]:
+        nested = await db_connection.begin_nested()
+        try:
+            yield
+        finally:
+            await nested.rollback()
+
+    return savepoint
+
+
+@pytest.fixture
+def fingerprint(db_connection: Any) -> Callable[[], Any]:
+    """A digest of every row of every table a request can write (the test database holds only this test's rows)."""
+
+    async def take() -> tuple[str, ...]:
+        return tuple((await db_connection.execute(_FINGERPRINT)).one())
+
+    return take
