@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +16,8 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlche
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from litestar import Litestar, Router
-from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.plugins.prometheus import PrometheusConfig
-from litestar_saq import SAQPlugin
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,7 +34,6 @@ from app.core.errors import exception_handlers
 from app.core.health import HealthController, MetricsController, ReadinessProbe
 from app.core.logging import configure_logging
 from app.core.openapi import ClosedStructSchemaPlugin, openapi_config
-from app.core.pagination import provide_page_params
 from app.core.rate_limit import (
     AUTH_RATE_LIMIT_STORE,
     FailOpenRedisStore,
@@ -48,6 +43,7 @@ from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
 from app.core.security import PasswordHashing, TokenCodec
 from app.db import models  # noqa: F401 - registers every table on the shared metadata
+from app.db.prepared import ReadPool
 from app.domain.accounts import deps as accounts_deps
 from app.domain.accounts.controllers import (
     AdminUserController,
@@ -61,16 +57,8 @@ from app.domain.catalog import deps as catalog_deps
 from app.domain.catalog.controllers import ProductController
 from app.domain.orders import deps as orders_deps
 from app.domain.orders.controllers import AdminOrderController, OrderController
-from app.events.email import email_sender_for
-from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
-from app.events.outbox import OutboxDispatcher
-from app.events.worker import (
-    WorkerResources,
-    email_enqueuer,
-    queue_depth_refresher,
-    saq_config,
-    without_heartbeat_threads,
-)
+from app.events.setup import build_event_components
+from app.events.worker import without_heartbeat_threads
 
 if TYPE_CHECKING:
     import uuid
@@ -118,10 +106,16 @@ def create_app(
     *,
     alchemy: SQLAlchemyAsyncConfig | None = None,
     redis: Redis | None = None,
+    read_pool: bool = True,
 ) -> Litestar:
-    """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs."""
+    """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs.
+
+    ``read_pool=False`` runs prepared reads on the request's session instead of the read pool: the test suite needs
+    that, because its isolation is one transaction per test, which a pooled connection cannot see.
+    """
     settings = resolve_services(settings or Settings.from_env())
-    assert settings.redis_url is not None  # resolve_services guarantees it
+    assert settings.redis_url is not None  # resolve_services guarantees both
+    assert settings.database_url is not None
     configure_logging(settings.log_level)
 
     alchemy = alchemy or alchemy_config(settings)
@@ -132,18 +126,12 @@ def create_app(
         health_check_interval=30,
     )
     passwords = PasswordHashing()
-    tokens = TokenCodec(
-        secret=settings.jwt_secret,
-        algorithm=settings.jwt_algorithm,
-        ttl=timedelta(seconds=settings.access_token_ttl),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-    )
+    tokens = TokenCodec.for_settings(settings)
 
     async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
         # The request's own session: the lookup and the handler share one pooled connection.
         session = alchemy.provide_session(connection.app.state, connection.scope)
-        return await UserService(session=session).load_principal(user_id)
+        return await UserService(session=session, reads=reads).load_principal(user_id)
 
     auth = BearerAuth(
         codec=tokens,
@@ -151,50 +139,27 @@ def create_app(
         exclude=["^/schema", "^/metrics$", "^/health$", "^/ready$", "^/ws/"],
     )
 
+    reads = ReadPool(settings.database_url, size=settings.db_read_pool_size) if read_pool else None
+
     @asynccontextmanager
-    async def redis_lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def connections_lifespan(_: Litestar) -> AsyncIterator[None]:
+        if reads is not None:
+            await reads.open()
         try:
             yield
         finally:
+            if reads is not None:
+                await reads.close()
             await redis.aclose()
-
-    engine = alchemy.get_engine()
 
     def session_maker() -> async_sessionmaker[AsyncSession]:
         # Read from app state on each use: tests point the app at a per-test transaction there.
         maker: async_sessionmaker[AsyncSession] = app.state[alchemy.session_maker_app_state_key]
         return maker
 
-    resources: list[WorkerResources] = []
-    saq = saq_config(settings, lambda: resources[0])
-    dispatcher = OutboxDispatcher(engine, redis, email_enqueuer(saq, settings))
-    resources.append(
-        WorkerResources(
-            settings=settings,
-            session_maker=alchemy.create_session_maker(),  # type: ignore[arg-type]
-            sender=email_sender_for(settings),
-            dispatcher=dispatcher,
-        )
-    )
-    saq_plugin = SAQPlugin(saq)
-    live = LiveConnections(session_maker, interval=settings.live_check_interval)
-    channels = ChannelsPlugin(
-        backend=ResilientRedisPubSubBackend(redis=redis),
-        arbitrary_channels_allowed=True,
-        subscriber_max_backlog=1000,
-        subscriber_backlog_strategy="dropleft",
-    )
-
-    @asynccontextmanager
-    async def live_lifespan(_: Litestar) -> AsyncIterator[None]:
-        await live.start()
-        try:
-            yield
-        finally:
-            await live.stop()
-
+    events = build_event_components(settings, alchemy, redis, session_maker)
     readiness = ReadinessProbe(
-        engine,
+        alchemy.get_engine(),
         redis,
         version_table=MIGRATIONS_VERSION_TABLE,
         expected_heads=migration_heads(),
@@ -219,38 +184,31 @@ def create_app(
             AdminOrderController,
             HealthController,
             MetricsController,
-            order_feed,
-            admin_order_feed,
+            *events.route_handlers,
         ],
         dependencies={
             **accounts_deps.dependencies,
             **catalog_deps.dependencies,
             **addresses_deps.dependencies,
             **orders_deps.dependencies,
-            "paging": provide_page_params,
             "settings": constant(settings),
             "passwords": constant(passwords),
             "tokens": constant(tokens),
             "redis": constant(redis),
             "readiness": constant(readiness),
-            "outbox": constant(dispatcher),
-            "refresh_metrics": constant(queue_depth_refresher(saq)),
-            "live": constant(live),
-            "session_maker": Provide(session_maker, sync_to_thread=False),
+            **events.dependencies,
         },
-        plugins=[SQLAlchemyPlugin(config=alchemy), channels, saq_plugin, OrdersCLIPlugin(), ClosedStructSchemaPlugin()],
-        on_app_init=[auth.on_app_init],
-        middleware=[
-            PrometheusConfig(
-                app_name="orders",
-                prefix="orders",
-                group_path=True,
-                exclude=["^/metrics$"],
-            ).middleware
+        plugins=[
+            SQLAlchemyPlugin(config=alchemy),
+            events.channels,
+            events.saq_plugin,
+            OrdersCLIPlugin(),
+            ClosedStructSchemaPlugin(),
         ],
+        on_app_init=[auth.on_app_init],
         exception_handlers=exception_handlers(),
         stores={AUTH_RATE_LIMIT_STORE: FailOpenRedisStore(redis, namespace="ratelimit")},
-        lifespan=[redis_lifespan, live_lifespan],
+        lifespan=[connections_lifespan, events.lifespan],
         openapi_config=openapi_config(_version()),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins
@@ -262,9 +220,10 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.reads = reads
     app.state.alchemy = alchemy
-    app.state.outbox = dispatcher
-    without_heartbeat_threads(saq_plugin)
+    app.state.outbox = events.dispatcher
+    without_heartbeat_threads(events.saq_plugin)
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
     return app

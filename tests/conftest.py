@@ -149,7 +149,7 @@ async def alchemy(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings, alchemy: SQLAlchemyAsyncConfig) -> AsyncIterator[Litestar]:
-    application = create_app(settings, alchemy=alchemy)
+    application = create_app(settings, alchemy=alchemy, read_pool=False)
     task, stop = await start_app(application)
     yield application
     stop.set()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import Any, cast
 
 import httpx
@@ -62,14 +61,7 @@ class AuthHeaders:
     @classmethod
     def for_settings(cls, settings: Settings) -> AuthHeaders:
         """Tokens any app built from ``settings`` (same secret and claims) accepts, without needing an app."""
-        codec = TokenCodec(
-            secret=settings.jwt_secret,
-            algorithm=settings.jwt_algorithm,
-            ttl=timedelta(seconds=settings.access_token_ttl),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        )
-        return cls(codec=codec)
+        return cls(codec=TokenCodec.for_settings(settings))
 
     def __call__(self, user: User) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.codec.issue(user.id)}"}

@@ -17,7 +17,6 @@ import asyncpg
 import msgspec
 import redis.exceptions
 import sqlalchemy.exc
-import structlog
 from advanced_alchemy.exceptions import (
     NotFoundError,
     RepositoryError,
@@ -36,6 +35,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from app.core.logging import get_logger
 from app.core.request_context import request_id_of
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ __all__ = (
     "problem_response",
 )
 
-logger = structlog.get_logger("app.errors")
+logger = get_logger("app.errors")
 
 PROBLEM_JSON: Final = "application/problem+json"
 

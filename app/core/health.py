@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
-import structlog
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
@@ -18,12 +17,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import PROBLEM_JSON
+from app.core.logging import get_logger
 from app.core.openapi import problems
 from app.core.request_context import request_id_of
 
 __all__ = ("HealthController", "MetricsController", "ReadinessProbe")
 
-logger = structlog.get_logger("app.health")
+logger = get_logger("app.health")
 
 CHECK_TIMEOUT: Final = 2.0
 

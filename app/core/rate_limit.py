@@ -18,13 +18,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import anyio
-import structlog
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.stores.redis import RedisStore
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config import RateLimit
+from app.core.logging import get_logger
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp
@@ -39,7 +39,7 @@ __all__ = (
 
 AUTH_RATE_LIMIT_STORE = "auth_rate_limit"
 
-logger = structlog.get_logger("app.rate_limit")
+logger = get_logger("app.rate_limit")
 
 
 class FailOpenRedisStore(RedisStore):

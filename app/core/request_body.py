@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-import structlog
 from litestar.enums import RequestEncodingType
 
 from app.core.errors import DomainError, InvalidRequest, MalformedJSON, field_error_of
+from app.core.logging import get_logger
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ("BodyPlan", "StrictJSON", "body_plan", "check_request_body")
 
-logger = structlog.get_logger("app.request_body")
+logger = get_logger("app.request_body")
 
 _WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Key in the app's state of the per-handler plans, worked out on first use (per app: tests build several apps).

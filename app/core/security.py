@@ -28,6 +28,8 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from app.config import Settings
+
 __all__ = (
     "AccessTokenClaims",
     "InvalidTokenError",
@@ -131,6 +133,16 @@ class TokenCodec:
             "require": list(self._REQUIRED),
             "verify_aud": audience is not None,
         }
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> TokenCodec:
+        return cls(
+            secret=settings.jwt_secret,
+            algorithm=settings.jwt_algorithm,
+            ttl=timedelta(seconds=settings.access_token_ttl),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
 
     def issue(self, user_id: uuid.UUID, *, now: datetime | None = None) -> str:
         issued = now or datetime.now(UTC)

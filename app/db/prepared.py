@@ -1,36 +1,114 @@
-"""Hot-path statements: written with SQLAlchemy Core, compiled once, run directly on the asyncpg connection.
+"""Hot-path statements: written with SQLAlchemy Core, compiled once, run directly on asyncpg.
 
-Why: on the endpoints every client hits (the catalog, "my orders", the per-request account check) SQLAlchemy's
-per-execution work — building the statement, the ORM compile layer, result processing, and the ``BEGIN``/``ROLLBACK``
-it wraps around a read — cost about four times the database call itself (measured here: two reads took 980 µs of
-CPU through an ORM session and 220 µs through asyncpg). A :class:`Prepared` statement is still an SQLAlchemy
-statement (the tables, columns and their types come from the models), compiled to PostgreSQL's ``$n`` form when
-the module is imported; at run time it costs one asyncpg call, which asyncpg prepares once per connection.
+Why: on the endpoints every client hits (the catalog, "my orders", the per-request account check), SQLAlchemy's
+per-request work — the session and its transaction, the pool checkout, the ORM compile layer, result processing,
+and the ``BEGIN``/``ROLLBACK`` it wraps around a read — cost several times the database call itself (measured here:
+a product page took 560 µs of CPU through a session and 220 µs this way). A :class:`Prepared` statement is still an
+SQLAlchemy statement (tables, columns and their types come from the models), compiled to PostgreSQL's ``$n`` form
+when its module is imported; at run time it costs one asyncpg call, which asyncpg prepares once per connection.
 
-It runs on the request's own session connection, so a test's transaction (and an open write transaction) sees
-the same data; on a fresh pooled connection SQLAlchemy has not started a transaction yet, so a read runs without
-one instead of costing two extra round trips.
+Where it runs (a :data:`ReadSource`):
+
+* a :class:`ReadPool` — a small asyncpg pool of the API process, borrowed for the length of one statement, outside
+  any transaction. This is what the API's reads use.
+* an ``AsyncSession`` — the statement runs on that session's connection, inside its transaction. The test suite
+  uses this: its isolation is one transaction per test.
+* a :class:`Transaction` — an explicit transaction on a session's connection (:func:`transaction`), for hot writes
+  whose statements all run this way (placing an order, changing its status).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final, TypeAlias
 
 import asyncpg
+import msgspec
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
-__all__ = ("Prepared", "driver_connection")
+from app.db.urls import asyncpg_dsn
+
+__all__ = ("Prepared", "ReadPool", "ReadSource", "Transaction", "driver_connection", "transaction")
 
 _DIALECT: Final = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _DRIVER_KEY: Final = "orders.driver_connection"
 
 
+class ReadPool:
+    """An asyncpg pool for prepared reads, opened and closed with the app (see ``app.main``)."""
+
+    def __init__(self, database_url: str, *, size: int) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self._size = size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=1,
+            max_size=self._size,
+            init=_json_codecs,
+            server_settings={"application_name": "orders-service"},
+            timeout=5,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("ReadPool is not open")
+        return self._pool
+
+
+class Transaction:
+    """A transaction opened by :func:`transaction`; pass it to :class:`Prepared` methods to run inside it."""
+
+    __slots__ = ("connection", "driver")
+
+    def __init__(self, driver: asyncpg.Connection, connection: Connection) -> None:
+        self.driver = driver
+        self.connection = connection
+
+
+@asynccontextmanager
+async def transaction(session: AsyncSession) -> AsyncIterator[Transaction]:
+    """Run prepared statements in one transaction on ``session``'s connection; commit when the block ends.
+
+    The transaction is asyncpg's: SQLAlchemy's session has not started one (it would only on its first statement),
+    so none of its per-statement work is paid. When the session already is inside a transaction (a test's), this
+    one nests as a savepoint. Afterwards the session is committed too, which releases the connection (and, in
+    tests, the savepoint the session opened); an exception rolls back and leaves the session to be closed.
+    """
+    driver, connection = await _connections(session)
+    async with driver.transaction():
+        yield Transaction(driver, connection)
+    await session.commit()
+
+
+ReadSource: TypeAlias = ReadPool | AsyncSession | Transaction
+
+
+def _json_text(value: Any) -> str:
+    """JSON parameters may be given as text already (as SQLAlchemy's codec expects) or as Python values."""
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    # Decode JSON and JSONB like the SQLAlchemy engine does (to Python values), with msgspec.
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(name, encoder=_json_text, decoder=msgspec.json.decode, schema="pg_catalog")
+
+
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection behind ``session`` (checked out once per session and remembered)."""
+    """The asyncpg connection behind ``session``, for its current transaction."""
     return (await _connections(session))[0]
 
 
@@ -64,33 +142,52 @@ class Prepared:
         self.sql: str = str(compiled)
         self._names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
         # Literals written into the statement (``stock > 0``) are bind parameters too; keep their values.
-        self._fixed: dict[str, Any] = {name: value for name, value in compiled.params.items() if value is not None}
+        bind_names: dict[Any, str] = getattr(compiled, "bind_names", {})
+        self._fixed: dict[str, Any] = {
+            name: bind.effective_value for bind, name in bind_names.items() if not bind.required
+        }
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
-        values = {**self._fixed, **params}
+        values = {**self._fixed, **params} if self._fixed else params
         args: list[Any] = [values[name] for name in self._names]
         return args
 
-    async def _prepare_call(
-        self, session: AsyncSession, params: Mapping[str, Any]
-    ) -> tuple[asyncpg.Connection, list[Any]]:
-        driver, connection = await _connections(session)
-        args = self._args(params)
+    async def _runner(self, source: ReadSource, args: list[Any]) -> asyncpg.Connection | asyncpg.Pool:
+        """Where to run: the pool itself, or a connection (after telling SQLAlchemy's listeners about it)."""
+        if isinstance(source, ReadPool):
+            return source.pool
+        if isinstance(source, Transaction):
+            driver, connection = source.driver, source.connection
+        else:
+            driver, connection = await _connections(source)
         _announce(connection, self.sql, args)
-        return driver, args
+        return driver
 
-    async def fetch(self, session: AsyncSession, **params: Any) -> list[asyncpg.Record]:
-        driver, args = await self._prepare_call(session, params)
-        rows: list[asyncpg.Record] = await driver.fetch(self.sql, *args)
+    async def fetch(self, source: ReadSource, **params: Any) -> list[asyncpg.Record]:
+        args = self._args(params)
+        rows: list[asyncpg.Record] = await (await self._runner(source, args)).fetch(self.sql, *args)
         return rows
 
-    async def fetchrow(self, session: AsyncSession, **params: Any) -> asyncpg.Record | None:
-        driver, args = await self._prepare_call(session, params)
-        return await driver.fetchrow(self.sql, *args)
+    async def fetchrow(self, source: ReadSource, **params: Any) -> asyncpg.Record | None:
+        args = self._args(params)
+        return await (await self._runner(source, args)).fetchrow(self.sql, *args)
 
-    async def fetchval(self, session: AsyncSession, **params: Any) -> Any:
-        driver, args = await self._prepare_call(session, params)
-        return await driver.fetchval(self.sql, *args)
+    async def fetchval(self, source: ReadSource, **params: Any) -> Any:
+        args = self._args(params)
+        return await (await self._runner(source, args)).fetchval(self.sql, *args)
+
+    async def execute(self, source: ReadSource, **params: Any) -> str:
+        """Run a statement that returns no rows; returns PostgreSQL's status tag (``UPDATE 3``)."""
+        args = self._args(params)
+        status: str = await (await self._runner(source, args)).execute(self.sql, *args)
+        return status
+
+    async def executemany(self, source: ReadSource, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set, pipelined in one round trip."""
+        if not rows:
+            return
+        argsets = [self._args(row) for row in rows]
+        await (await self._runner(source, argsets[0])).executemany(self.sql, argsets)
 
     def __repr__(self) -> str:
         return f"Prepared({self.sql!r})"

@@ -10,13 +10,13 @@ from email.message import EmailMessage
 from typing import Protocol, TextIO
 
 import aiosmtplib
-import structlog
 
 from app.config import Settings
+from app.core.logging import get_logger
 
 __all__ = ("ConsoleEmailSender", "EmailSender", "OutgoingEmail", "SMTPEmailSender", "email_sender_for")
 
-logger = structlog.get_logger("app.email")
+logger = get_logger("app.email")
 
 
 class OutgoingEmail:

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 import msgspec
-import structlog
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
@@ -39,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.auth import Principal, authenticate
 from app.core.errors import DomainError
+from app.core.logging import get_logger
 from app.core.security import TokenCodec
 from app.domain.accounts.models import User
 from app.domain.accounts.services import UserService
@@ -52,7 +52,7 @@ __all__ = (
     "order_feed",
 )
 
-logger = structlog.get_logger("app.live")
+logger = get_logger("app.live")
 
 POLICY_VIOLATION: Final = 1008
 WATCHDOG_INTERVAL: Final = 5.0

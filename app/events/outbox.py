@@ -35,10 +35,11 @@ from datetime import datetime
 from typing import Any, Final
 
 import msgspec
-import structlog
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.core.logging import get_logger
 
 __all__ = (
     "ALL_ORDERS_CHANNEL",
@@ -48,7 +49,7 @@ __all__ = (
     "user_channel",
 )
 
-logger = structlog.get_logger("app.outbox")
+logger = get_logger("app.outbox")
 
 #: Advisory-lock key that serialises dispatch rounds across every process.
 LOCK_KEY: Final = 0x6F7574626F78  # "outbox"

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import structlog
 from litestar_saq import CronJob, QueueConfig, SAQConfig, SAQPlugin
 from prometheus_client import Gauge
 from saq.types import Context
 from sqlalchemy import delete, select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.core.logging import get_logger
+from app.db.urls import asyncpg_dsn
 from app.domain.accounts.models import User
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
 from app.domain.orders.schemas import format_usd
@@ -35,7 +35,7 @@ from app.events.templates import EmailLine, OrderEmail, render_order_email
 
 __all__ = ("QUEUE_NAME", "WorkerResources", "asyncpg_dsn", "email_enqueuer", "saq_config", "without_heartbeat_threads")
 
-logger = structlog.get_logger("app.worker")
+logger = get_logger("app.worker")
 
 QUEUE_DEPTH = Gauge(
     "orders_queue_jobs", "Jobs in the task queue by state", ["queue", "state"], multiprocess_mode="livemax"
@@ -55,11 +55,6 @@ class WorkerResources:
     sender: EmailSender
     dispatcher: OutboxDispatcher
     dispatch_loop: DispatchLoop | None = field(default=None)
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    """A plain ``postgresql://`` DSN for asyncpg (keeps a unix-socket ``?host=`` as asyncpg understands it)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # --------------------------------------------------------------------------------------------------------- jobs

@@ -23,7 +23,7 @@ from app.config import Settings
 from app.core.auth import Principal, requires_permission
 from app.core.errors import AuthenticationFailed
 from app.core.openapi import problems
-from app.core.pagination import Page, PageParams
+from app.core.pagination import Page, PageNumber, PageParams, PerPage
 from app.core.security import PasswordHashing, TokenCodec
 from app.domain.accounts.schemas import (
     NO_NUL,
@@ -245,14 +245,15 @@ class AdminUserController(Controller):
     async def list_users(
         self,
         users: NamedDependency[UserService],
-        paging: NamedDependency[PageParams],
+        page: PageNumber = 1,
+        per_page: PerPage = 20,
         q: Annotated[
             str | None,
             QueryParameter(max_length=200, pattern=NO_NUL, description="Matches email or name."),
         ] = None,
     ) -> Page[UserRead]:
         """All users, newest first."""
-        return await users.list_users(q, paging)
+        return await users.list_users(q, PageParams(page, per_page))
 
     @patch("/{user_id:uuid}", responses=problems(401, 403, 404, 409, 413, 422))
     async def update_user(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from advanced_alchemy.exceptions import IntegrityError
 from advanced_alchemy.filters import OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
@@ -19,6 +18,7 @@ from app.core.errors import AuthenticationFailed, Conflict, NotFound, is_unique_
 from app.core.pagination import Page, PageParams
 from app.core.security import PasswordHashing, hash_refresh_token, new_refresh_token
 from app.db.prepared import Prepared
+from app.db.services import Service
 from app.domain.accounts.models import (
     RefreshToken,
     RefreshTokenFamily,
@@ -30,6 +30,8 @@ from app.domain.accounts.schemas import Registration, Session, UserRead, UserUpd
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    from sqlalchemy.engine import CursorResult
 
 __all__ = (
     "DEFAULT_ROLE",
@@ -71,7 +73,7 @@ def to_user_read(user: User) -> UserRead:
     )
 
 
-class UserService(SQLAlchemyAsyncRepositoryService[User]):
+class UserService(Service[User]):
     """Users and their roles. Emails are stored lower-cased; the unique index decides duplicates."""
 
     class Repo(SQLAlchemyAsyncRepository[User]):
@@ -97,7 +99,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             raise
         user_id = user.id  # read before commit: a session that expires on commit would reload it outside greenlet
         await self._set_roles(user_id, [DEFAULT_ROLE])
-        await self.repository.session.commit()
+        await self.session.commit()
         return await self.read(user_id)
 
     async def create_with_roles(
@@ -119,7 +121,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             existing.password_hash = password_hash
             existing.is_active = True
         await self._set_roles(existing.id, roles)
-        await self.repository.session.commit()
+        await self.session.commit()
         return await self.read(existing.id)
 
     async def authenticate(self, email: str, password: str, passwords: PasswordHashing) -> User:
@@ -130,7 +132,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             raise AuthenticationFailed("invalid_credentials", "Invalid email or password")
         if new_hash is not None:
             user.password_hash = new_hash
-            await self.repository.session.commit()
+            await self.session.commit()
         return user
 
     async def read(self, user_id: uuid.UUID) -> UserRead:
@@ -170,9 +172,9 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             await self._set_roles(user_id, data.roles)
         if data.is_active is False:
             # Access tokens stop working through the per-request check; refresh sessions are ended for good.
-            await SessionService(session=self.repository.session).revoke_all(user_id, reason="user_deactivated")
-        await self.repository.session.commit()
-        self.repository.session.expire(user)
+            await SessionService(session=self.session).revoke_all(user_id, reason="user_deactivated")
+        await self.session.commit()
+        self.session.expire(user)
         return await self.read(user_id)
 
     async def load_principal(self, user_id: uuid.UUID) -> Principal | None:
@@ -181,7 +183,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         Runs on every authenticated request, so it is one prepared statement (the user's row joined to their roles),
         not an ORM query.
         """
-        rows = await _PRINCIPAL.fetch(self.repository.session, user_id=user_id)
+        rows = await _PRINCIPAL.fetch(self.reads, user_id=user_id)
         if not rows:
             return None
         roles = tuple(sorted(row["role"] for row in rows if row["role"]))
@@ -189,7 +191,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         return Principal(id=user_id, email=rows[0]["email"], roles=roles, permissions=permissions)
 
     async def _set_roles(self, user_id: uuid.UUID, roles: Iterable[str]) -> None:
-        session = self.repository.session
+        session = self.session
         await session.execute(delete(user_roles).where(user_roles.c.user_id == user_id))
         wanted = sorted(set(roles))
         if wanted:
@@ -207,7 +209,7 @@ class IssuedRefreshToken:
     expires_at: datetime
 
 
-class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
+class SessionService(Service[RefreshTokenFamily]):
     """Refresh-token families: one per login, rotated on every refresh, revoked on reuse, logout or by the user."""
 
     class Repo(SQLAlchemyAsyncRepository[RefreshTokenFamily]):
@@ -227,7 +229,7 @@ class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
             )
         )
         issued = await self._issue(family.id, user_id, now, ttl)
-        await self.repository.session.commit()
+        await self.session.commit()
         return issued
 
     async def rotate(self, presented: str, ttl: timedelta) -> IssuedRefreshToken:
@@ -238,7 +240,7 @@ class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
         loser is treated as a reuse, which revokes the family — the winner's new token included, as the contract
         wants: a stolen token that races its owner ends the session for both.
         """
-        session = self.repository.session
+        session = self.session
         now = _now()
         token_hash = hash_refresh_token(presented)
         claimed = (
@@ -295,7 +297,7 @@ class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
     async def family_of(self, presented: str | None) -> uuid.UUID | None:
         if not presented:
             return None
-        family_id: uuid.UUID | None = await self.repository.session.scalar(
+        family_id: uuid.UUID | None = await self.session.scalar(
             select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_refresh_token(presented))
         )
         return family_id
@@ -305,7 +307,7 @@ class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
         family_id = await self.family_of(presented)
         if family_id is not None:
             await self._revoke(RefreshTokenFamily.id == family_id, _now(), reason="logout")
-            await self.repository.session.commit()
+            await self.session.commit()
 
     async def list_active(self, user_id: uuid.UUID, current_family: uuid.UUID | None) -> list[Session]:
         families = await self.repository.get_many(
@@ -342,26 +344,26 @@ class SessionService(SQLAlchemyAsyncRepositoryService[RefreshTokenFamily]):
             )
             if not exists:
                 raise NotFound("Session")
-        await self.repository.session.commit()
+        await self.session.commit()
 
     async def revoke_all(self, user_id: uuid.UUID, *, reason: str) -> None:
         """Revoke every session of a user (no commit: part of the caller's transaction)."""
         await self._revoke(RefreshTokenFamily.user_id == user_id, _now(), reason=reason)
 
     async def _revoke(self, condition: object, now: datetime, *, reason: str) -> int:
-        result = await self.repository.session.execute(
+        result = await self.session.execute(
             update(RefreshTokenFamily)
             .where(condition, RefreshTokenFamily.revoked_at.is_(None))  # type: ignore[arg-type]
             .values(revoked_at=now, revoked_reason=reason)
         )
-        return int(result.rowcount or 0)
+        return int(cast("CursorResult[Any]", result).rowcount or 0)
 
     async def _issue(
         self, family_id: uuid.UUID, user_id: uuid.UUID, now: datetime, ttl: timedelta
     ) -> IssuedRefreshToken:
         token = new_refresh_token()
         expires_at = now + ttl
-        await self.repository.session.execute(
+        await self.session.execute(
             insert(RefreshToken).values(
                 id=uuid.uuid4(),
                 family_id=family_id,

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func, select, update
 
 from app.core.errors import DomainError, NotFound
+from app.db.services import Service
 from app.domain.addresses.models import Address
 from app.domain.addresses.schemas import AddressCreate, AddressRead, AddressUpdate
 
@@ -38,7 +38,7 @@ def _owned(user_id: uuid.UUID, address_id: uuid.UUID) -> tuple[ColumnElement[boo
     return Address.id == address_id, Address.user_id == user_id, Address.deleted_at.is_(None)
 
 
-class AddressService(SQLAlchemyAsyncRepositoryService[Address]):
+class AddressService(Service[Address]):
     """A user's shipping addresses. Deleting is soft, so rows that orders refer to stay."""
 
     class Repo(SQLAlchemyAsyncRepository[Address]):
@@ -48,7 +48,7 @@ class AddressService(SQLAlchemyAsyncRepositoryService[Address]):
 
     async def list_own(self, user_id: uuid.UUID) -> list[AddressRead]:
         """The caller's addresses, newest first (at most :data:`MAX_ADDRESSES_PER_USER`)."""
-        rows = await self.repository.session.execute(
+        rows = await self.session.execute(
             select(*_READ_COLUMNS)
             .where(Address.user_id == user_id, Address.deleted_at.is_(None))
             .order_by(Address.created_at.desc(), Address.id.desc())
@@ -56,9 +56,7 @@ class AddressService(SQLAlchemyAsyncRepositoryService[Address]):
         return [AddressRead(*row) for row in rows]
 
     async def read_own(self, user_id: uuid.UUID, address_id: uuid.UUID) -> AddressRead:
-        row = (
-            await self.repository.session.execute(select(*_READ_COLUMNS).where(*_owned(user_id, address_id)))
-        ).first()
+        row = (await self.session.execute(select(*_READ_COLUMNS).where(*_owned(user_id, address_id)))).first()
         if row is None:
             raise NotFound("Address")
         return AddressRead(*row)
@@ -77,7 +75,7 @@ class AddressService(SQLAlchemyAsyncRepositoryService[Address]):
         The limit is a bound on an unpaginated list, not an invariant: two concurrent creates at the limit can both
         pass the count, which overshoots by one request's worth and is harmless.
         """
-        session = self.repository.session
+        session = self.session
         count = await session.scalar(
             select(func.count()).select_from(Address).where(Address.user_id == user_id, Address.deleted_at.is_(None))
         )
@@ -101,15 +99,15 @@ class AddressService(SQLAlchemyAsyncRepositoryService[Address]):
         for name, value in msgspec.structs.asdict(data).items():
             if value is not msgspec.UNSET:
                 setattr(address, name, value)
-        await self.repository.session.flush()
+        await self.session.flush()
         updated = to_address_read(address)
-        await self.repository.session.commit()
+        await self.session.commit()
         return updated
 
     async def delete_own(self, user_id: uuid.UUID, address_id: uuid.UUID) -> None:
         """Soft-delete the caller's address. Past orders keep their snapshot; a second delete is 404 (it is gone)."""
         now = datetime.now(UTC)
-        result = await self.repository.session.execute(
+        result = await self.session.execute(
             update(Address)
             .where(*_owned(user_id, address_id))
             .values(deleted_at=now, updated_at=now)
@@ -117,4 +115,4 @@ class AddressService(SQLAlchemyAsyncRepositoryService[Address]):
         )
         if result.first() is None:
             raise NotFound("Address")
-        await self.repository.session.commit()
+        await self.session.commit()

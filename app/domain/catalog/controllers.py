@@ -13,8 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from app.core.auth import SCHEME_NAME, authenticate, bearer_token, requires_permission
 from app.core.errors import AuthenticationFailed
 from app.core.openapi import problems
-from app.core.pagination import Page, PageParams
-from app.core.security import TokenCodec
+from app.core.pagination import Page, PageNumber, PageParams, PerPage
 from app.domain.accounts.services import UserService
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 from app.domain.catalog.services import PRODUCTS_MANAGE, ProductService
@@ -30,7 +29,8 @@ class ProductController(Controller):
     async def list_products(
         self,
         products: NamedDependency[ProductService],
-        paging: NamedDependency[PageParams],
+        page: PageNumber = 1,
+        per_page: PerPage = 20,
         q: Annotated[
             str | None,
             QueryParameter(
@@ -45,7 +45,7 @@ class ProductController(Controller):
         ] = None,
     ) -> Page[ProductRead]:
         """Active products, newest first. Public; credentials, if sent, are ignored."""
-        return await products.list_active(q=q, in_stock=in_stock, paging=paging)
+        return await products.list_active(q=q, in_stock=in_stock, paging=PageParams(page, per_page))
 
     @get(
         "/{product_id:uuid}",
@@ -58,7 +58,6 @@ class ProductController(Controller):
         request: Request[Any, Any, Any],
         product_id: FromPath[uuid.UUID],
         products: NamedDependency[ProductService],
-        tokens: NamedDependency[TokenCodec],
     ) -> ProductRead:
         """One product. Public for active products; archived ones are 404 unless the caller has products:manage.
 
@@ -74,8 +73,10 @@ class ProductController(Controller):
             authorization = request.headers.get("authorization")
             if bearer_token(authorization) is None:
                 return False
-            claims = authenticate(authorization, tokens)
-            principal = await UserService(session=products.repository.session).load_principal(claims.user_id)
+            # The codec comes from app state, not DI: a second dependency would make Litestar resolve the two in a
+            # task group on every request of this hot route.
+            claims = authenticate(authorization, request.app.state.tokens)
+            principal = await UserService(session=products.session).load_principal(claims.user_id)
             if principal is None:
                 raise AuthenticationFailed("invalid_token", "The account no longer exists or is deactivated")
             request.scope["user"] = principal  # for the access log's user id

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import String, bindparam, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Conflict, NotFound, is_unique_violation
 from app.core.pagination import Page, PageParams
 from app.db.prepared import Prepared
+from app.db.services import Service
 from app.domain.catalog.models import Product
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 
@@ -83,7 +83,7 @@ def _sku_taken(sku: str) -> Conflict:
     return Conflict("sku_taken", f"A product with sku {sku!r} already exists")
 
 
-class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
+class ProductService(Service[Product]):
     """Products. Writes commit explicitly; the unique index on ``sku`` decides duplicates, races included."""
 
     class Repo(SQLAlchemyAsyncRepository[Product]):
@@ -104,12 +104,11 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         params = {"pattern": _contains(term), "limit": paging.per_page, "offset": paging.offset}
         if not term:
             del params["pattern"]
-        session = self.repository.session
-        rows = await page.fetch(session, **params)
+        rows = await page.fetch(self.reads, **params)
         if rows:
             total = rows[0]["total"]
         else:
-            total = 0 if paging.offset == 0 else await count.fetchval(session, **_without(params, "limit", "offset"))
+            total = 0 if paging.offset == 0 else await count.fetchval(self.reads, **_without(params, "limit", "offset"))
         return Page.of([ProductRead(*row[:-1]) for row in rows], total, paging)
 
     async def read_visible(
@@ -121,7 +120,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         the common case costs one query and no caller lookup. Asking it for missing products too keeps a missing and
         an archived product indistinguishable to every caller, whatever credentials they send.
         """
-        row = await _BY_ID.fetchrow(self.repository.session, product_id=product_id)
+        row = await _BY_ID.fetchrow(self.reads, product_id=product_id)
         if row is not None and row["is_active"]:
             return ProductRead(*row)
         if not await may_see_archived() or row is None:
@@ -131,10 +130,10 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
     async def add_product(self, data: ProductCreate) -> ProductRead:
         """Create a product. A duplicate sku is 409 ``sku_taken``, also when two creates race (the index decides)."""
         product = Product(**msgspec.structs.asdict(data))
-        self.repository.session.add(product)
+        self.session.add(product)
         await self._flush(data.sku)
         created = to_product_read(product)
-        await self.repository.session.commit()
+        await self.session.commit()
         return created
 
     async def update_product(self, product_id: uuid.UUID, data: ProductUpdate) -> ProductRead:
@@ -151,7 +150,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
                 setattr(product, name, value)
         await self._flush(product.sku)
         updated = to_product_read(product)
-        await self.repository.session.commit()
+        await self.session.commit()
         return updated
 
     async def archive(self, product_id: uuid.UUID) -> None:
@@ -165,7 +164,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         if product.is_active:
             product.is_active = False
             await self._flush(product.sku)
-        await self.repository.session.commit()
+        await self.session.commit()
 
     async def _flush(self, sku: str) -> None:
         """Flush pending changes; a duplicate sku (even one committed a moment ago by a racing request) is 409.
@@ -173,7 +172,7 @@ class ProductService(SQLAlchemyAsyncRepositoryService[Product]):
         The constraint is identified by name on the driver's error (see ``is_unique_violation``: advanced-alchemy's
         ``DuplicateKeyError`` is not raised for asyncpg's message format). Any other integrity error propagates.
         """
-        session = self.repository.session
+        session = self.session
         try:
             await session.flush()
         except IntegrityError as exc:

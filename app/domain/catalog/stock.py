@@ -22,11 +22,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.prepared import Prepared, Transaction
 from app.domain.catalog.models import Product
 
 __all__ = ("LockedProduct", "lock_products", "return_stock", "take_stock")
@@ -41,37 +42,37 @@ class LockedProduct:
     is_active: bool
 
 
-async def lock_products(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LockedProduct]:
-    """Lock the given products (in id order) until the transaction ends, and return their current values."""
-    rows = await session.execute(
-        select(Product.id, Product.name, Product.price_cents, Product.stock, Product.is_active)
-        .where(Product.id.in_(sorted(set(product_ids))))
-        .order_by(Product.id)
-        .with_for_update()
-    )
-    return {row.id: LockedProduct(row.id, row.name, row.price_cents, row.stock, row.is_active) for row in rows}
-
-
 _ids = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
-_quantities = bindparam("quantities", type_=ARRAY(Integer))
+_LOCK: Final = Prepared(
+    select(Product.id, Product.name, Product.price_cents, Product.stock, Product.is_active)
+    .where(Product.id == func.any(_ids))
+    .order_by(Product.id)
+    .with_for_update()
+)
+_changes = func.unnest(_ids, bindparam("deltas", type_=ARRAY(Integer))).table_valued("id", "delta").render_derived()
+_ADJUST: Final = Prepared(
+    update(Product)
+    .where(Product.id == _changes.c.id)
+    .values(stock=Product.stock + _changes.c.delta, updated_at=bindparam("now"))
+)
 
 
-async def _adjust(session: AsyncSession, deltas: dict[uuid.UUID, int]) -> None:
-    changes = func.unnest(_ids, _quantities).table_valued("id", "delta").render_derived(with_types=False)
-    await session.execute(
-        update(Product)
-        .where(Product.id == changes.c.id)
-        .values(stock=Product.stock + changes.c.delta, updated_at=datetime.now(UTC)),
-        {"ids": list(deltas), "quantities": list(deltas.values())},
-    )
+async def lock_products(tx: Transaction, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LockedProduct]:
+    """Lock the given products (in id order) until the transaction ends, and return their current values."""
+    rows = await _LOCK.fetch(tx, ids=sorted(set(product_ids)))
+    return {row["id"]: LockedProduct(*row) for row in rows}
 
 
-async def take_stock(session: AsyncSession, quantities: dict[uuid.UUID, int]) -> None:
+async def _adjust(tx: Transaction, deltas: dict[uuid.UUID, int]) -> None:
+    await _ADJUST.execute(tx, ids=list(deltas), deltas=list(deltas.values()), now=datetime.now(UTC))
+
+
+async def take_stock(tx: Transaction, quantities: dict[uuid.UUID, int]) -> None:
     """Decrement stock. Call only for rows locked by :func:`lock_products` and checked to be sufficient."""
-    await _adjust(session, {pid: -q for pid, q in quantities.items()})
+    await _adjust(tx, {pid: -q for pid, q in quantities.items()})
 
 
-async def return_stock(session: AsyncSession, quantities: dict[uuid.UUID, int]) -> None:
+async def return_stock(tx: Transaction, quantities: dict[uuid.UUID, int]) -> None:
     """Put units back (order cancelled): lock in id order first, then increment."""
-    await lock_products(session, list(quantities))
-    await _adjust(session, dict(quantities))
+    await lock_products(tx, list(quantities))
+    await _adjust(tx, dict(quantities))

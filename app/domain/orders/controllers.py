@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from app.core.auth import Principal, requires_permission
 from app.core.openapi import problems
-from app.core.pagination import Page, PageParams
+from app.core.pagination import Page, PageNumber, PageParams, PerPage
 from app.domain.orders.schemas import OrderCreate, OrderEventRead, OrderRead, StatusChange
 from app.domain.orders.services import ORDERS_MANAGE, OrderService
 from app.domain.orders.state_machine import OrderStatus
@@ -66,11 +66,12 @@ class OrderController(Controller):
         self,
         request: Request[Principal, Any, Any],
         orders: NamedDependency[OrderService],
-        paging: NamedDependency[PageParams],
+        page: PageNumber = 1,
+        per_page: PerPage = 20,
         status: StatusFilter = None,
     ) -> Page[OrderRead]:
         """The caller's orders, newest first."""
-        return await orders.list_orders(paging, user_id=request.user.id, status=status)
+        return await orders.list_orders(PageParams(page, per_page), user_id=request.user.id, status=status)
 
     @get("/{order_id:uuid}", responses=problems(401, 404))
     async def get_order(
@@ -125,9 +126,10 @@ class AdminOrderController(Controller):
     async def list_all_orders(
         self,
         orders: NamedDependency[OrderService],
-        paging: NamedDependency[PageParams],
+        page: PageNumber = 1,
+        per_page: PerPage = 20,
         status: StatusFilter = None,
         user_id: Annotated[uuid.UUID | None, QueryParameter(description="Only this user's orders.")] = None,
     ) -> Page[OrderRead]:
         """Every user's orders, newest first."""
-        return await orders.list_orders(paging, user_id=user_id, status=status)
+        return await orders.list_orders(PageParams(page, per_page), user_id=user_id, status=status)

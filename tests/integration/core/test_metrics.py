@@ -14,7 +14,7 @@ async def test_metrics_is_prometheus_text_without_credentials(client: httpx.Asyn
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'orders_requests_total{app_name="orders",method="GET",path="/health",status_code="200"}' in response.text
+    assert 'orders_requests_total{method="GET",path="/health",status_code="200"}' in response.text
     assert "orders_request_duration_seconds_bucket" in response.text
 
 

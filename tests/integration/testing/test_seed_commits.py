@@ -88,6 +88,7 @@ async def test_the_live_dispatcher_publishes_no_seeded_event_and_numbers_new_one
     events = await _dispatch_everything(OutboxDispatcher(engine, redis, emails), engine)
 
     seeded, (api_event,) = events[:-1], events[-1:]
+    assert report.last_event_id is not None
     assert api_event.event_id == report.last_event_id + 1
     # Dispatching stamps ``dispatched_at``; the seeded rows still carry the time they were recorded with.
     assert all(event.dispatched_at == event.at for event in seeded)
