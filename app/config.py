@@ -87,7 +87,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Operational knobs beyond the contract's table (documented in the README).
     db_pool_size: int = 10
     db_max_overflow: int = 10
-    db_read_pool_size: int = 10
+    db_direct_pool_size: int = 10
     data_dir: Path = PROJECT_ROOT / ".data"
     worker_in_process: bool = False
     worker_concurrency: int = 10
@@ -164,7 +164,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
             db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=1, maximum=200),
             db_max_overflow=env.integer("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
-            db_read_pool_size=env.integer("DB_READ_POOL_SIZE", 10, minimum=1, maximum=200),
+            db_direct_pool_size=env.integer("DB_DIRECT_POOL_SIZE", 10, minimum=1, maximum=200),
             data_dir=Path(env.text("DATA_DIR") or PROJECT_ROOT / ".data"),
             worker_in_process=env.boolean("WORKER_IN_PROCESS", False),
             worker_concurrency=env.integer("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),

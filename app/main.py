@@ -43,7 +43,7 @@ from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
 from app.core.security import PasswordHashing, TokenCodec
 from app.db import models  # noqa: F401 - registers every table on the shared metadata
-from app.db.prepared import ReadPool
+from app.db.prepared import DirectPool
 from app.domain.accounts import deps as accounts_deps
 from app.domain.accounts.controllers import (
     AdminUserController,
@@ -106,12 +106,12 @@ def create_app(
     *,
     alchemy: SQLAlchemyAsyncConfig | None = None,
     redis: Redis | None = None,
-    read_pool: bool = True,
+    direct_pool: bool = True,
 ) -> Litestar:
     """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs.
 
-    ``read_pool=False`` runs prepared reads on the request's session instead of the read pool: the test suite needs
-    that, because its isolation is one transaction per test, which a pooled connection cannot see.
+    ``direct_pool=False`` runs prepared statements on the request's session instead of the direct pool: the test
+    suite needs that, because its isolation is one transaction per test, which another connection cannot see.
     """
     settings = resolve_services(settings or Settings.from_env())
     assert settings.redis_url is not None  # resolve_services guarantees both
@@ -128,10 +128,12 @@ def create_app(
     passwords = PasswordHashing()
     tokens = TokenCodec.for_settings(settings)
 
+    direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size) if direct_pool else None
+
     async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-        # The request's own session: the lookup and the handler share one pooled connection.
+        # One prepared read on the direct pool (or, in tests, on the request's session, which the handler reuses).
         session = alchemy.provide_session(connection.app.state, connection.scope)
-        return await UserService(session=session, reads=reads).load_principal(user_id)
+        return await UserService(session=session, direct=direct).load_principal(user_id)
 
     auth = BearerAuth(
         codec=tokens,
@@ -139,17 +141,15 @@ def create_app(
         exclude=["^/schema", "^/metrics$", "^/health$", "^/ready$", "^/ws/"],
     )
 
-    reads = ReadPool(settings.database_url, size=settings.db_read_pool_size) if read_pool else None
-
     @asynccontextmanager
     async def connections_lifespan(_: Litestar) -> AsyncIterator[None]:
-        if reads is not None:
-            await reads.open()
+        if direct is not None:
+            await direct.open()
         try:
             yield
         finally:
-            if reads is not None:
-                await reads.close()
+            if direct is not None:
+                await direct.close()
             await redis.aclose()
 
     def session_maker() -> async_sessionmaker[AsyncSession]:
@@ -220,7 +220,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tokens = tokens
-    app.state.reads = reads
+    app.state.direct = direct
     app.state.alchemy = alchemy
     app.state.outbox = events.dispatcher
     without_heartbeat_threads(events.saq_plugin)

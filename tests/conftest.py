@@ -26,6 +26,7 @@ import pytest
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
 from litestar import Litestar
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -47,16 +48,20 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[Servers]:
+def servers() -> Servers:
     database_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
-    if database_url and redis_url:
-        yield Servers(database_url, redis_url)
-        return
-    from app.dev.embedded import start_embedded_services
+    if not (database_url and redis_url):
+        from app.dev.embedded import start_embedded_services
 
-    embedded = start_embedded_services(Path(os.environ.get("TEST_DATA_DIR", PROJECT_ROOT / ".data" / "test")))
-    yield Servers(database_url or embedded.database_url, redis_url or embedded.redis_url.rsplit("/", 1)[0] + "/1")
+        embedded = start_embedded_services(Path(os.environ.get("TEST_DATA_DIR", PROJECT_ROOT / ".data" / "test")))
+        database_url = database_url or embedded.database_url
+        redis_url = redis_url or embedded.redis_url.rsplit("/", 1)[0] + "/1"
+    # Each session gets a new database, whose row ids start again at 1: jobs a previous session left queued in
+    # Redis (keyed by row id) would make this session's identical keys no-ops. Start from an empty Redis database.
+    with SyncRedis.from_url(redis_url) as client:
+        client.flushdb()
+    return Servers(database_url, redis_url)
 
 
 def _asyncpg_dsn(url: str) -> tuple[str, dict[str, Any]]:
@@ -116,7 +121,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="session")
 async def redis(servers: Servers) -> AsyncIterator[Redis]:
     client = Redis.from_url(servers.redis_url)
-    await client.flushdb()
     yield client
     await client.aclose()
 
@@ -149,7 +153,7 @@ async def alchemy(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings, alchemy: SQLAlchemyAsyncConfig) -> AsyncIterator[Litestar]:
-    application = create_app(settings, alchemy=alchemy, read_pool=False)
+    application = create_app(settings, alchemy=alchemy, direct_pool=False)
     task, stop = await start_app(application)
     yield application
     stop.set()

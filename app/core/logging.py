@@ -114,3 +114,6 @@ def configure_logging(level: str = "INFO") -> None:
     # We write one structured line per request ourselves; uvicorn's access log would duplicate it at a real cost.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    if level != "DEBUG":
+        # SAQ writes an INFO line when it starts and finishes every job; failures and retries are WARNING or above.
+        logging.getLogger("saq").setLevel(logging.WARNING)

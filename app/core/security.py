@@ -20,6 +20,7 @@ import hashlib
 import os
 import secrets
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -94,6 +95,10 @@ class PasswordHashing:
         return True, None
 
 
+#: Access tokens remembered as verified (about 300 bytes each).
+VERIFIED_CACHE_SIZE: Final = 10_000
+
+
 class InvalidTokenError(Exception):
     """The access token is missing a claim, expired, forged, or not an access token."""
 
@@ -133,6 +138,7 @@ class TokenCodec:
             "require": list(self._REQUIRED),
             "verify_aud": audience is not None,
         }
+        self._verified: OrderedDict[str, AccessTokenClaims] = OrderedDict()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> TokenCodec:
@@ -160,7 +166,26 @@ class TokenCodec:
         return jwt.encode(claims, self._secret, algorithm=self._algorithm)
 
     def verify(self, token: str) -> AccessTokenClaims:
-        """Decode ``token``; the algorithm list is pinned, so ``alg: none`` and algorithm confusion fail here."""
+        """Decode ``token``; the algorithm list is pinned, so ``alg: none`` and algorithm confusion fail here.
+
+        A token that verified before is remembered (a bounded LRU keyed by the exact token string), so a client's
+        every request does not pay the signature check again; its expiry is still checked on every use. Only
+        successfully verified tokens are cached, so a forged or altered token is always checked in full.
+        """
+        claims_seen = self._verified.get(token)
+        if claims_seen is not None:
+            if claims_seen.expires_at <= datetime.now(UTC):
+                del self._verified[token]
+                raise InvalidTokenError("Signature has expired")
+            self._verified.move_to_end(token)
+            return claims_seen
+        verified = self._verify(token)
+        self._verified[token] = verified
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return verified
+
+    def _verify(self, token: str) -> AccessTokenClaims:
         try:
             claims = jwt.decode(
                 token,

@@ -26,7 +26,7 @@ def provide_service(service_type: type[ServiceT]) -> Provide:
     def provider(request: Request[Any, Any, Any], db_session: AsyncSession) -> ServiceT:
         # The read pool comes from app state: as a dependency it would be resolved beside ``db_session`` in a task
         # group on every request (the cost this provider exists to avoid).
-        return service_type(session=db_session, reads=request.app.state.reads)
+        return service_type(session=db_session, direct=request.app.state.direct)
 
     provider.__annotations__ = {
         "request": Request[Any, Any, Any],

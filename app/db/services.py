@@ -8,7 +8,7 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.prepared import ReadSource
+from app.db.prepared import DirectPool
 
 __all__ = ("Service",)
 
@@ -16,17 +16,17 @@ ModelT = TypeVar("ModelT", bound=Any)
 
 
 class Service(SQLAlchemyAsyncRepositoryService[ModelT], Generic[ModelT]):
-    """An advanced-alchemy service whose repository is created on first use, with a source for prepared reads.
+    """An advanced-alchemy service whose repository is created on first use, with a source for prepared statements.
 
     A service is created for every request that asks for one, and building its repository (option merging, error
     message tables) cost about 55 µs here — more than the prepared statement a hot read runs. Methods that use the
-    repository get it exactly as before. ``reads`` is where :class:`~app.db.prepared.Prepared` statements run: the
-    app's read pool when it has one, else the session (see ``app.db.prepared``).
+    repository get it exactly as before. ``direct`` is where :class:`~app.db.prepared.Prepared` statements run: the
+    app's direct pool when it has one, else the session (see ``app.db.prepared``).
     """
 
-    def __init__(self, session: AsyncSession, *, reads: ReadSource | None = None, **repo_kwargs: Any) -> None:
+    def __init__(self, session: AsyncSession, *, direct: DirectPool | None = None, **repo_kwargs: Any) -> None:
         self.session = session
-        self.reads: ReadSource = reads if reads is not None else session
+        self.direct: DirectPool | AsyncSession = direct if direct is not None else session
         self._repo_kwargs = repo_kwargs
 
     @property

@@ -248,10 +248,11 @@ class _Feed:
             await self.send(event_id, payload)
 
     async def answer_pings(self) -> None:
-        while True:
-            message = await self.socket.receive_text()
-            if message.strip() == "ping":
-                await self.socket.send_text(PONG)
+        with contextlib.suppress(WebSocketDisconnect):  # the client left: the feed ends normally
+            while True:
+                message = await self.socket.receive_text()
+                if message.strip() == "ping":
+                    await self.socket.send_text(PONG)
 
 
 class _EventId(msgspec.Struct):
@@ -288,7 +289,6 @@ async def _serve(
         return
     principal, expires_at = auth
     socket.scope["user"] = principal
-    await socket.accept()
     feed = _Feed(socket, principal, session_maker, everyone=everyone)
     channel = ALL_ORDERS_CHANNEL if everyone else user_channel(principal.id)
     closed = asyncio.Event()
@@ -299,13 +299,16 @@ async def _serve(
             with contextlib.suppress(Exception):
                 await socket.close(code=POLICY_VIOLATION, reason="Session ended")
 
+    # Subscribe and note the newest event before accepting: once the client's handshake completes, every event that
+    # is published afterwards reaches it (an order placed right after connecting must not slip between the two).
     subscriber = await channels.subscribe([channel])
     live.add(principal.id, close_for_policy)
     try:
+        if since is None:
+            feed.last_sent = await feed.newest_id()
+        await socket.accept()
         if since is not None:
             await feed.catch_up(since)
-        else:
-            feed.last_sent = await feed.newest_id()
         expiry = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
         tasks = [
             asyncio.create_task(feed.forward(subscriber.iter_events())),

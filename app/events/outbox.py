@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import asyncpg
 import msgspec
 from redis.asyncio import Redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.logging import get_logger
 
@@ -55,6 +55,8 @@ logger = get_logger("app.outbox")
 LOCK_KEY: Final = 0x6F7574626F78  # "outbox"
 ALL_ORDERS_CHANNEL: Final = "orders.all"
 BATCH: Final = 500
+#: How long the dispatch loop waits after being woken before it dispatches (latency traded for fewer rounds).
+COALESCE_DELAY: Final = 0.015
 
 
 def user_channel(user_id: uuid.UUID | str) -> str:
@@ -82,42 +84,44 @@ class _Row:
 EmailEnqueuer = Callable[[Sequence[int]], Awaitable[None]]
 
 _COLUMNS = "id, event_id, type, order_id, user_id, status, previous_status, at"
-_LEFTOVERS = text(
+# Plain SQL run on the connection's asyncpg driver in autocommit mode: each statement is atomic on its own, and the
+# advisory lock (a session lock) is what serialises rounds.
+_LEFTOVERS: Final = (
     f"SELECT {_COLUMNS} FROM order_events "  # noqa: S608 - constant column list
-    "WHERE event_id IS NOT NULL AND dispatched_at IS NULL ORDER BY event_id LIMIT :batch"
+    "WHERE event_id IS NOT NULL AND dispatched_at IS NULL ORDER BY event_id LIMIT $1"
 )
-_ASSIGN = text(
-    f"""
+_ASSIGN: Final = f"""
     WITH pending AS (
         SELECT id, row_number() OVER (ORDER BY id) AS n
-        FROM order_events WHERE event_id IS NULL ORDER BY id LIMIT :batch
+        FROM order_events WHERE event_id IS NULL AND dispatched_at IS NULL ORDER BY id LIMIT $1
     ), base AS (SELECT coalesce(max(event_id), 0) AS last FROM order_events)
     UPDATE order_events AS e SET event_id = base.last + pending.n
     FROM pending, base WHERE e.id = pending.id
     RETURNING {", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))}
-    """  # noqa: S608 - constant column list
-)
-_MARK = text("UPDATE order_events SET dispatched_at = now() WHERE id = ANY(:ids) AND dispatched_at IS NULL")
-_ANY_PENDING = text("SELECT EXISTS (SELECT 1 FROM order_events WHERE dispatched_at IS NULL)")
-_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
-_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+"""  # noqa: S608 - constant column list
+_MARK: Final = "UPDATE order_events SET dispatched_at = now() WHERE id = ANY($1::bigint[]) AND dispatched_at IS NULL"
+_ANY_PENDING: Final = "SELECT EXISTS (SELECT 1 FROM order_events WHERE dispatched_at IS NULL)"
+_ORDER_PENDING: Final = "SELECT EXISTS (SELECT 1 FROM order_events WHERE order_id = $1 AND event_id IS NULL)"
+_TRY_LOCK: Final = "SELECT pg_try_advisory_lock($1)"
+#: Session advisory locks stack; releasing all of them leaves a pooled connection clean whatever happened before.
+_UNLOCK_ALL: Final = "SELECT pg_advisory_unlock_all()"
 
 
-def _rows(result: Any) -> list[_Row]:
+def _rows(records: list[Any]) -> list[_Row]:
     rows = [
         _Row(
-            row.id,
+            record["id"],
             DispatchedEvent(
-                event_id=row.event_id,
-                type=row.type,
-                order_id=row.order_id,
-                user_id=row.user_id,
-                status=row.status,
-                previous_status=row.previous_status,
-                at=row.at,
+                event_id=record["event_id"],
+                type=record["type"],
+                order_id=record["order_id"],
+                user_id=record["user_id"],
+                status=record["status"],
+                previous_status=record["previous_status"],
+                at=record["at"],
             ),
         )
-        for row in result
+        for record in records
     ]
     rows.sort(key=lambda r: r.event.event_id)  # RETURNING has no order
     return rows
@@ -135,28 +139,33 @@ class OutboxDispatcher:
         """One round (see the module docstring). Returns how many events were published; 0 if another holds the lock."""
         published = 0
         while True:
-            async with self._engine.connect() as raw:
-                conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-                if not await conn.scalar(_TRY_LOCK, {"key": LOCK_KEY}):
-                    return published  # the holder re-checks for pending rows after it lets go
+            async with self._engine.connect() as connection:
+                driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
                 try:
-                    published += await self._drain(conn)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await conn.execute(_UNLOCK, {"key": LOCK_KEY})
-                if not await conn.scalar(_ANY_PENDING):
+                    locked = bool(await driver.fetchval(_TRY_LOCK, LOCK_KEY))
+                    if locked:
+                        published += await self._drain(driver)
+                        await driver.fetchval(_UNLOCK_ALL)
+                except BaseException:
+                    # Redis down, or cancelled mid-statement (the server may hold the lock without the client knowing).
+                    # A pooled connection must never keep the lock: closing it is the one sure way to release it.
+                    await connection.invalidate()
+                    raise
+                if not locked:
+                    return published  # the holder re-checks for pending rows after it lets go
+                if not await driver.fetchval(_ANY_PENDING):
                     return published
 
-    async def _drain(self, conn: AsyncConnection) -> int:
+    async def _drain(self, driver: asyncpg.Connection) -> int:
         published = 0
         while True:
-            rows = _rows(await conn.execute(_LEFTOVERS, {"batch": BATCH}))
+            rows = _rows(await driver.fetch(_LEFTOVERS, BATCH))
             if not rows:
-                rows = _rows(await conn.execute(_ASSIGN, {"batch": BATCH}))
+                rows = _rows(await driver.fetch(_ASSIGN, BATCH))
             if not rows:
                 return published
             await self._publish(rows)
-            await conn.execute(_MARK, {"ids": [r.row_id for r in rows]})
+            await driver.execute(_MARK, [r.row_id for r in rows])
             published += len(rows)
 
     async def _publish(self, rows: list[_Row]) -> None:
@@ -170,13 +179,9 @@ class OutboxDispatcher:
         logger.debug("events_published", count=len(rows), last_event_id=rows[-1].event.event_id)
 
     async def has_pending(self, order_id: uuid.UUID) -> bool:
-        async with self._engine.connect() as conn:
-            return bool(
-                await conn.scalar(
-                    text("SELECT EXISTS (SELECT 1 FROM order_events WHERE order_id = :o AND event_id IS NULL)"),
-                    {"o": order_id},
-                )
-            )
+        async with self._engine.connect() as connection:
+            driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+            return bool(await driver.fetchval(_ORDER_PENDING, order_id))
 
     async def settle(self, order_id: uuid.UUID, *, within: float = 2.0) -> None:
         """Make the order's committed events visible in its timeline: dispatch them, or wait for whoever is."""
@@ -222,6 +227,8 @@ class DispatchLoop:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._interval)
+                # Let a burst of commits gather: one round for many events costs the same statements as for one.
+                await asyncio.sleep(COALESCE_DELAY)
                 self._wake.clear()
                 try:
                     await self._dispatcher.dispatch()
@@ -236,8 +243,6 @@ class DispatchLoop:
                 await listener
 
     async def _listen(self) -> None:
-        import asyncpg
-
         delay = 0.5
         while True:
             conn = None

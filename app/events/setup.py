@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,12 +19,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db.prepared import DirectPool
+from app.events.admin import JobsController
 from app.events.email import email_sender_for
 from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
 from app.events.outbox import OutboxDispatcher
 from app.events.worker import WorkerResources, email_enqueuer, queue_depth_refresher, saq_config
 
-__all__ = ("EventComponents", "build_event_components")
+__all__ = ("EventComponents", "build_event_components", "stop_in_process_workers")
 
 
 @dataclass
@@ -31,7 +35,9 @@ class EventComponents:
     saq_plugin: SAQPlugin
     channels: ChannelsPlugin
     live: LiveConnections
-    route_handlers: list[ControllerRouterHandler] = field(default_factory=lambda: [order_feed, admin_order_feed])
+    route_handlers: list[ControllerRouterHandler] = field(
+        default_factory=lambda: [order_feed, admin_order_feed, JobsController]
+    )
     dependencies: dict[str, Provide] = field(default_factory=dict)
 
     @asynccontextmanager
@@ -41,6 +47,28 @@ class EventComponents:
             yield
         finally:
             await self.live.stop()
+            await stop_in_process_workers(self.saq_plugin)
+
+
+async def stop_in_process_workers(plugin: SAQPlugin) -> None:
+    """Stop an in-process worker (``WORKER_IN_PROCESS``) and wait until it has, before the pools close.
+
+    litestar-saq's own shutdown hook only schedules ``worker.stop()`` and returns, so the worker's dispatch loop and
+    jobs would outlive the app (using a disposed engine) for a moment. And ``Worker.start()`` makes a fresh stop
+    event when it begins, so a ``stop()`` that runs before the start task got going is forgotten and the worker runs
+    on for good. Cancelling the start task covers both: cancelled before it ran, it never starts; cancelled later,
+    its ``finally`` runs the full ``stop()`` (jobs, then our shutdown hook). Lifespan managers exit before shutdown
+    hooks, so litestar-saq's own ``stop()`` then finds the worker stopped.
+    """
+    for worker in plugin.get_workers().values():
+        if worker.separate_process:
+            continue
+        starting: asyncio.Task[None] | None = getattr(worker, "_saq_asyncio_tasks", None)
+        if starting is not None and starting is not asyncio.current_task() and not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+        await worker.stop()  # a no-op once start() has stopped itself
 
 
 def build_event_components(
@@ -50,6 +78,7 @@ def build_event_components(
     session_maker: Callable[[], async_sessionmaker[AsyncSession]],
 ) -> EventComponents:
     """``session_maker`` is read on each use (tests point the app at a per-test transaction in app state)."""
+    assert settings.database_url is not None
     resources: list[WorkerResources] = []
     saq = saq_config(settings, lambda: resources[0])
     dispatcher = OutboxDispatcher(alchemy.get_engine(), redis, email_enqueuer(saq, settings))
@@ -59,6 +88,7 @@ def build_event_components(
             session_maker=alchemy.create_session_maker(),  # type: ignore[arg-type]
             sender=email_sender_for(settings),
             dispatcher=dispatcher,
+            pool=DirectPool(settings.database_url, size=4),
         )
     )
     live = LiveConnections(session_maker, interval=settings.live_check_interval)

@@ -4,14 +4,17 @@ Run it with ``uv run litestar workers run`` (its own process; any number of them
 ``WORKER_IN_PROCESS=true`` (the dev command does). Jobs open their own database sessions: a worker process never
 runs the web app's lifespan.
 
-Emails are retried with exponential backoff (``EMAIL_MAX_ATTEMPTS`` attempts). Each event's email job is keyed by
-the event row, and the job records ``emailed_at`` after the SMTP server accepted the message, so neither a repeated
-enqueue nor a retry after a crash sends the same email twice in normal operation.
+Emails: the dispatcher hands each batch of events it published to one job (keyed by the batch's first event row,
+so enqueueing it twice is a no-op). The job sends one email per event and records ``emailed_at`` for each message
+the SMTP server accepted, so a retry sends only what is still missing, and no event is emailed twice in normal
+operation. If any message failed the job fails and is retried with exponential backoff (``EMAIL_MAX_ATTEMPTS``);
+one batch per dispatch round keeps the queue's per-job cost (enqueue, dequeue, bookkeeping — most of a worker's
+time when it was one job per event) from growing with the order rate, while one unreachable mailbox delays only
+the few events that were published with it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,11 +23,13 @@ from typing import Any, Final
 from litestar_saq import CronJob, QueueConfig, SAQConfig, SAQPlugin
 from prometheus_client import Gauge
 from saq.types import Context
-from sqlalchemy import delete, select, update
+from sqlalchemy import BigInteger, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.core.logging import get_logger
+from app.db.prepared import DirectPool, Prepared
 from app.db.urls import asyncpg_dsn
 from app.domain.accounts.models import User
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
@@ -33,7 +38,15 @@ from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.templates import EmailLine, OrderEmail, render_order_email
 
-__all__ = ("QUEUE_NAME", "WorkerResources", "asyncpg_dsn", "email_enqueuer", "saq_config", "without_heartbeat_threads")
+__all__ = (
+    "QUEUE_NAME",
+    "WorkerResources",
+    "email_enqueuer",
+    "email_job_key",
+    "saq_config",
+    "send_order_emails",
+    "without_heartbeat_threads",
+)
 
 logger = get_logger("app.worker")
 
@@ -42,8 +55,8 @@ QUEUE_DEPTH = Gauge(
 )
 
 QUEUE_NAME: Final = "orders"
-EMAIL_JOB: Final = "send_order_email"
-EMAIL_TIMEOUT_S: Final = 30
+EMAIL_JOB: Final = "send_order_emails"
+EMAIL_TIMEOUT_S: Final = 60
 
 
 @dataclass
@@ -54,27 +67,65 @@ class WorkerResources:
     session_maker: async_sessionmaker[AsyncSession]
     sender: EmailSender
     dispatcher: OutboxDispatcher
+    pool: DirectPool
     dispatch_loop: DispatchLoop | None = field(default=None)
 
 
 # --------------------------------------------------------------------------------------------------------- jobs
 
+_EMAIL_EVENTS: Final = Prepared(
+    select(
+        OrderEvent.id,
+        OrderEvent.type,
+        OrderEvent.status,
+        OrderEvent.previous_status,
+        OrderEvent.order_id,
+        Order.total_cents,
+        Order.shipping_address,
+        User.email,
+        User.full_name,
+    )
+    .join(Order, Order.id == OrderEvent.order_id)
+    .join(User, User.id == OrderEvent.user_id)
+    .where(OrderEvent.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))), OrderEvent.emailed_at.is_(None))
+    .order_by(OrderEvent.id)
+)
+_EMAIL_LINES: Final = Prepared(
+    select(OrderItem.order_id, OrderItem.product_name, OrderItem.quantity, OrderItem.price_cents)
+    .where(OrderItem.order_id == func.any(bindparam("order_ids", type_=ARRAY(UUID(as_uuid=True)))))
+    .order_by(OrderItem.order_id, OrderItem.id)
+)
+_MARK_EMAILED: Final = Prepared(
+    update(OrderEvent)
+    .where(OrderEvent.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))), OrderEvent.emailed_at.is_(None))
+    .values(emailed_at=bindparam("now"))
+)
 
-async def send_order_email(ctx: Context, *, event_row_id: int) -> dict[str, Any]:
-    """Email the order's owner about one event (confirmation or status change), once."""
+
+async def send_order_emails(ctx: Context, *, event_row_ids: list[int]) -> dict[str, Any]:
+    """Email each event's order owner (confirmation or status change) — the events not emailed yet."""
     resources: WorkerResources = ctx["orders"]  # type: ignore[typeddict-item]
-    async with resources.session_maker() as session:
-        email = await _load_email(session, event_row_id)
-        if email is None:
-            return {"skipped": "already sent or unknown event"}
-        await resources.sender.send(render_order_email(email))
-        await session.execute(
-            update(OrderEvent)
-            .where(OrderEvent.id == event_row_id, OrderEvent.emailed_at.is_(None))
-            .values(emailed_at=datetime.now(UTC))
-        )
-        await session.commit()
-    return {"sent": email.kind, "to": email.to, "order_id": email.order_id}
+    emails = await _load_emails(resources.pool, event_row_ids)
+    sent: list[int] = []
+    failures: list[str] = []
+    try:
+        for row_id, email in emails:
+            try:
+                await resources.sender.send(render_order_email(email))
+            except Exception as exc:  # noqa: BLE001 - the others still go out; the job fails and retries these
+                failures.append(f"event row {row_id}: {type(exc).__name__}: {exc}")
+            else:
+                sent.append(row_id)
+    finally:
+        if sent:
+            await _MARK_EMAILED.execute(resources.pool, ids=sent, now=datetime.now(UTC))
+    if failures:
+        raise EmailDeliveryError("; ".join(failures))
+    return {"sent": len(sent), "skipped": len(event_row_ids) - len(emails)}
+
+
+class EmailDeliveryError(Exception):
+    """Some messages of a batch were not accepted; the job is retried and sends only those."""
 
 
 async def sweep_outbox(ctx: Context) -> dict[str, Any]:
@@ -92,50 +143,43 @@ async def purge_idempotency_keys(ctx: Context) -> dict[str, Any]:
     return {"deleted": int(result.rowcount or 0)}  # type: ignore[attr-defined]
 
 
-async def _load_email(session: AsyncSession, event_row_id: int) -> OrderEmail | None:
-    row = (
-        await session.execute(
-            select(
-                OrderEvent.type,
-                OrderEvent.status,
-                OrderEvent.previous_status,
-                OrderEvent.order_id,
-                OrderEvent.emailed_at,
-                Order.total_cents,
-                Order.shipping_address,
-                User.email,
-                User.full_name,
-            )
-            .join(Order, Order.id == OrderEvent.order_id)
-            .join(User, User.id == OrderEvent.user_id)
-            .where(OrderEvent.id == event_row_id)
-        )
-    ).first()
-    if row is None or row.emailed_at is not None:
-        return None
-    items = await session.execute(
-        select(OrderItem.product_name, OrderItem.quantity, OrderItem.price_cents)
-        .where(OrderItem.order_id == row.order_id)
-        .order_by(OrderItem.id)
-    )
-    return OrderEmail(
-        kind=row.type,
-        to=row.email,
-        recipient_name=row.full_name or str(row.shipping_address.get("recipient_name", "")) or row.email,
-        order_id=str(row.order_id),
-        status=row.status,
-        previous_status=row.previous_status,
-        lines=[
+def _recipient_name(row: Any) -> str:
+    return str(row["full_name"] or row["shipping_address"].get("recipient_name") or row["email"])
+
+
+async def _load_emails(pool: DirectPool, event_row_ids: Sequence[int]) -> list[tuple[int, OrderEmail]]:
+    """The emails still to send for these events (two statements for the whole batch)."""
+    rows = await _EMAIL_EVENTS.fetch(pool, ids=list(event_row_ids))
+    if not rows:
+        return []
+    lines: dict[Any, list[EmailLine]] = {}
+    for line in await _EMAIL_LINES.fetch(pool, order_ids=list({row["order_id"] for row in rows})):
+        lines.setdefault(line["order_id"], []).append(
             EmailLine(
-                name=item.product_name,
-                quantity=item.quantity,
-                unit_price=format_usd(item.price_cents),
-                line_total=format_usd(item.price_cents * item.quantity),
+                name=line["product_name"],
+                quantity=line["quantity"],
+                unit_price=format_usd(line["price_cents"]),
+                line_total=format_usd(line["price_cents"] * line["quantity"]),
             )
-            for item in items
-        ],
-        total=format_usd(row.total_cents),
-    )
+        )
+    return [
+        (
+            row["id"],
+            OrderEmail(
+                kind=row["type"],
+                to=row["email"],
+                recipient_name=row["full_name"]
+                or str(row["shipping_address"].get("recipient_name", ""))
+                or row["email"],
+                order_id=str(row["order_id"]),
+                status=row["status"],
+                previous_status=row["previous_status"],
+                lines=lines.get(row["order_id"], []),
+                total=format_usd(row["total_cents"]),
+            ),
+        )
+        for row in rows
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ configuration
@@ -165,6 +209,7 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
     async def startup(ctx: Context) -> None:
         resources = get_resources()
         ctx["orders"] = resources  # type: ignore[typeddict-unknown-key]
+        await resources.pool.open()
         assert settings.database_url is not None
         resources.dispatch_loop = DispatchLoop(resources.dispatcher, asyncpg_dsn(settings.database_url))
         resources.dispatch_loop.start()
@@ -174,13 +219,14 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
         resources = get_resources()
         if resources.dispatch_loop is not None:
             await resources.dispatch_loop.stop()
+        await resources.pool.close()
 
     return SAQConfig(
         queue_configs=[
             QueueConfig(
                 name=QUEUE_NAME,
                 dsn=settings.redis_url,
-                tasks=[send_order_email, sweep_outbox, purge_idempotency_keys],
+                tasks=[send_order_emails, sweep_outbox, purge_idempotency_keys],
                 scheduled_tasks=[
                     CronJob(function=sweep_outbox, cron="* * * * *", timeout=60),
                     CronJob(function=purge_idempotency_keys, cron="17 * * * *", timeout=300),
@@ -196,24 +242,27 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
     )
 
 
+def email_job_key(event_row_ids: Sequence[int]) -> str:
+    """The SAQ job key of a batch's emails: while such a job is queued or running, enqueueing it again is a no-op.
+
+    A batch is the events of one dispatch round; its first event row belongs to no other batch.
+    """
+    return f"order-emails:{min(event_row_ids)}"
+
+
 def email_enqueuer(config: SAQConfig, settings: Settings) -> Callable[[Sequence[int]], Awaitable[None]]:
-    """``enqueue_emails(row_ids)`` for the dispatcher: one keyed job per event row."""
+    """``enqueue_emails(row_ids)`` for the dispatcher: one keyed job for the batch."""
 
     async def enqueue_emails(row_ids: Sequence[int]) -> None:
         queue = config.get_queues().get(QUEUE_NAME)
-        await asyncio.gather(
-            *(
-                queue.enqueue(
-                    EMAIL_JOB,
-                    key=f"order-email:{row_id}",
-                    timeout=EMAIL_TIMEOUT_S,
-                    retries=settings.email_max_attempts,
-                    retry_delay=settings.email_retry_delay,
-                    retry_backoff=settings.email_retry_backoff,
-                    event_row_id=row_id,
-                )
-                for row_id in row_ids
-            )
+        await queue.enqueue(
+            EMAIL_JOB,
+            key=email_job_key(row_ids),
+            timeout=EMAIL_TIMEOUT_S,
+            retries=settings.email_max_attempts,
+            retry_delay=settings.email_retry_delay,
+            retry_backoff=settings.email_retry_backoff,
+            event_row_ids=list(row_ids),
         )
 
     return enqueue_emails

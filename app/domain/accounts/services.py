@@ -183,7 +183,7 @@ class UserService(Service[User]):
         Runs on every authenticated request, so it is one prepared statement (the user's row joined to their roles),
         not an ORM query.
         """
-        rows = await _PRINCIPAL.fetch(self.reads, user_id=user_id)
+        rows = await _PRINCIPAL.fetch(self.direct, user_id=user_id)
         if not rows:
             return None
         roles = tuple(sorted(row["role"] for row in rows if row["role"]))

@@ -104,11 +104,13 @@ class ProductService(Service[Product]):
         params = {"pattern": _contains(term), "limit": paging.per_page, "offset": paging.offset}
         if not term:
             del params["pattern"]
-        rows = await page.fetch(self.reads, **params)
+        rows = await page.fetch(self.direct, **params)
         if rows:
             total = rows[0]["total"]
         else:
-            total = 0 if paging.offset == 0 else await count.fetchval(self.reads, **_without(params, "limit", "offset"))
+            total = (
+                0 if paging.offset == 0 else await count.fetchval(self.direct, **_without(params, "limit", "offset"))
+            )
         return Page.of([ProductRead(*row[:-1]) for row in rows], total, paging)
 
     async def read_visible(
@@ -120,7 +122,7 @@ class ProductService(Service[Product]):
         the common case costs one query and no caller lookup. Asking it for missing products too keeps a missing and
         an archived product indistinguishable to every caller, whatever credentials they send.
         """
-        row = await _BY_ID.fetchrow(self.reads, product_id=product_id)
+        row = await _BY_ID.fetchrow(self.direct, product_id=product_id)
         if row is not None and row["is_active"]:
             return ProductRead(*row)
         if not await may_see_archived() or row is None:

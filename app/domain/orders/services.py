@@ -289,7 +289,7 @@ class OrderService(Service[Order]):
         """
         _reject_duplicate_products(data)
         now = _now()
-        async with transaction(self.session) as tx:
+        async with transaction(self.direct) as tx:
             if idempotency_key is not None:
                 replay = await _claim_idempotency_key(tx, user_id, idempotency_key, _request_hash(data), now)
                 if replay is not None:
@@ -367,10 +367,10 @@ class OrderService(Service[Order]):
     async def get_visible(self, caller: Principal, order_id: uuid.UUID) -> OrderRead:
         """The order if the caller owns it or may manage orders; otherwise 404, whether or not it exists."""
         if caller.can(ORDERS_MANAGE):
-            row = await _orders_query(by_id=True).fetchrow(self.reads, order_id=order_id)
+            row = await _orders_query(by_id=True).fetchrow(self.direct, order_id=order_id)
         else:
             row = await _orders_query(by_id=True, by_user=True).fetchrow(
-                self.reads, order_id=order_id, user_id=caller.id
+                self.direct, order_id=order_id, user_id=caller.id
             )
         if row is None:
             raise NotFound("Order")
@@ -390,14 +390,14 @@ class OrderService(Service[Order]):
         if status is not None:
             params["status"] = status.value
         by = {"by_user": user_id is not None, "by_status": status is not None}
-        rows = await _orders_query(paged=True, **by).fetch(self.reads, **params)
+        rows = await _orders_query(paged=True, **by).fetch(self.direct, **params)
         if rows:
             total = rows[0]["total"]
         elif paging.offset == 0:
             total = 0
         else:
             del params["limit"], params["offset"]
-            total = await _count_query(**by).fetchval(self.reads, **params)
+            total = await _count_query(**by).fetchval(self.direct, **params)
         return Page.of([_order_read(row) for row in rows], total, paging)
 
     async def timeline(self, caller: Principal, order_id: uuid.UUID) -> list[OrderEventRead]:
@@ -442,7 +442,7 @@ class OrderService(Service[Order]):
         most once and the final state is always one the table allows. Lock order is order row, then products (in id
         order); placing an order only locks products, so the two cannot deadlock.
         """
-        async with transaction(self.session) as tx:
+        async with transaction(self.direct) as tx:
             current_row = await _LOCK_ORDER.fetchrow(tx, order_id=order_id)
             if current_row is None or (owner_id is not None and current_row["user_id"] != owner_id):
                 raise NotFound("Order")

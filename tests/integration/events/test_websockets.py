@@ -211,7 +211,7 @@ async def test_deactivating_a_user_closes_their_sockets(
 
 
 async def test_the_socket_closes_when_its_token_expires(events_app: Litestar, alice: Shopper) -> None:
-    short = TokenCodec(secret=events_app.state.settings.jwt_secret, algorithm="HS256", ttl=timedelta(seconds=1))
+    short = TokenCodec(secret=events_app.state.settings.jwt_secret, algorithm="HS256", ttl=timedelta(seconds=3))
 
     async with (
         ws_client(events_app) as client,
