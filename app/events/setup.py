@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.core.logging import get_logger
 from app.db.prepared import DirectPool
 from app.events.admin import JobsController
 from app.events.email import email_sender_for
@@ -27,6 +27,9 @@ from app.events.outbox import OutboxDispatcher
 from app.events.worker import WorkerResources, email_enqueuer, queue_depth_refresher, saq_config
 
 __all__ = ("EventComponents", "build_event_components", "stop_in_process_workers")
+
+
+logger = get_logger("app.events")
 
 
 @dataclass
@@ -66,9 +69,20 @@ async def stop_in_process_workers(plugin: SAQPlugin) -> None:
         starting: asyncio.Task[None] | None = getattr(worker, "_saq_asyncio_tasks", None)
         if starting is not None and starting is not asyncio.current_task() and not starting.done():
             starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
-        await worker.stop()  # a no-op once start() has stopped itself
+            await _within(starting, STOP_TIMEOUT_S)
+        await _within(asyncio.ensure_future(worker.stop()), STOP_TIMEOUT_S)  # a no-op once start() stopped itself
+
+
+#: How long shutdown waits for the in-process worker before it goes on without it (shutdown must never hang).
+STOP_TIMEOUT_S = 10.0
+
+
+async def _within(task: asyncio.Future[None], seconds: float) -> None:
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        logger.warning("worker_stop_timeout", seconds=seconds)
+    elif not task.cancelled() and (error := task.exception()) is not None:
+        logger.warning("worker_stop_failed", error=type(error).__name__)
 
 
 def build_event_components(
