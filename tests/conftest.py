@@ -30,6 +30,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.config import PROJECT_ROOT, Settings, alchemy_config
@@ -38,7 +39,7 @@ from tests.support import AuthHeaders, UserMaker, asgi_transport
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.watchdog"]
 
 
 @dataclass(frozen=True)
@@ -191,16 +192,30 @@ async def db(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 async def committed_db(app: Litestar, alchemy: SQLAlchemyAsyncConfig, engine: AsyncEngine) -> AsyncIterator[None]:
     """Real commits on pooled connections (for concurrency tests); every table is emptied afterwards."""
     yield
-    async with engine.begin() as conn:
-        tables = (
-            await conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename NOT IN ('alembic_versions', 'roles')"
+    try:
+        async with engine.begin() as conn:
+            # A connection the test left in a transaction would block TRUNCATE forever: fail instead, naming it.
+            await conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+            tables = (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename NOT IN ('alembic_versions', 'roles')"
+                    )
                 )
-            )
-        ).scalars()
-        await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+            ).scalars()
+            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+    except DBAPIError as exc:
+        async with engine.connect() as conn:
+            holders = (await conn.execute(text(_LOCK_HOLDERS))).all()
+        raise AssertionError(f"the tables could not be emptied ({exc.orig!r}); open transactions: {holders}") from exc
+
+
+_LOCK_HOLDERS = """
+    SELECT pid, application_name, state, now() - xact_start AS open_for, left(query, 200)
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()
+"""
 
 
 @pytest.fixture

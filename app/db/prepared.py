@@ -20,6 +20,7 @@ Where it runs (a :data:`StatementSource`):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeAlias
@@ -37,6 +38,10 @@ __all__ = ("DirectPool", "Prepared", "StatementSource", "Transaction", "driver_c
 
 _DIALECT: Final = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _DRIVER_KEY: Final = "orders.driver_connection"
+
+
+#: How long closing a pool waits for connections in use before it cuts them.
+CLOSE_GRACE_S: Final = 5.0
 
 
 class DirectPool:
@@ -58,10 +63,18 @@ class DirectPool:
             timeout=5,
         )
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = CLOSE_GRACE_S) -> None:
+        """Close gracefully, waiting ``grace`` seconds at most for connections still in use, then terminate.
+
+        ``asyncpg.Pool.close()`` waits for every acquired connection to come back; a task stuck on one would make
+        shutdown hang for good.
+        """
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), grace)
+            except TimeoutError:
+                pool.terminate()
 
     @property
     def pool(self) -> asyncpg.Pool:
