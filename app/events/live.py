@@ -1,8 +1,8 @@
 """Live order events over WebSockets: ``/ws/orders`` (the caller's) and ``/ws/admin/orders`` (everyone's).
 
-Delivery path: the outbox dispatcher publishes each event to Redis (``orders.user.<id>`` and ``orders.all``); every
-API process subscribes through Litestar's channels plugin and forwards to its sockets, so a change made through one
-process reaches listeners on any other.
+Delivery path: the outbox dispatcher publishes each event to Redis (a per-user channel and an all-orders channel, see
+``EventChannels``); every API process subscribes through Litestar's channels plugin and forwards to its sockets, so
+a change made through one process reaches listeners on any other.
 
 No gaps, no duplicates: a connection subscribes *before* it reads missed events from the database (``?since=``),
 then forwards live events only if their id is above the last one it sent. Event ids are assigned in publish order
@@ -43,7 +43,7 @@ from app.core.security import TokenCodec
 from app.domain.accounts.models import User
 from app.domain.accounts.services import UserService
 from app.domain.orders.models import OrderEvent
-from app.events.outbox import ALL_ORDERS_CHANNEL, user_channel
+from app.events.outbox import EventChannels
 
 __all__ = (
     "LiveConnections",
@@ -279,6 +279,7 @@ async def _serve(
     since: int | None,
     everyone: bool,
     channels: ChannelsPlugin,
+    event_channels: EventChannels,
     tokens: TokenCodec,
     live: LiveConnections,
     session_maker: async_sessionmaker[AsyncSession],
@@ -290,7 +291,7 @@ async def _serve(
     principal, expires_at = auth
     socket.scope["user"] = principal
     feed = _Feed(socket, principal, session_maker, everyone=everyone)
-    channel = ALL_ORDERS_CHANNEL if everyone else user_channel(principal.id)
+    channel = event_channels.all_orders if everyone else event_channels.user(principal.id)
     closed = asyncio.Event()
 
     async def close_for_policy() -> None:
@@ -340,6 +341,7 @@ SinceParam = Annotated[
 async def order_feed(
     socket: WebSocket[Any, Any, Any],
     channels: NamedDependency[ChannelsPlugin],
+    event_channels: NamedDependency[EventChannels],
     tokens: NamedDependency[TokenCodec],
     live: NamedDependency[LiveConnections],
     session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
@@ -353,6 +355,7 @@ async def order_feed(
         since=since,
         everyone=False,
         channels=channels,
+        event_channels=event_channels,
         tokens=tokens,
         live=live,
         session_maker=session_maker,
@@ -363,6 +366,7 @@ async def order_feed(
 async def admin_order_feed(
     socket: WebSocket[Any, Any, Any],
     channels: NamedDependency[ChannelsPlugin],
+    event_channels: NamedDependency[EventChannels],
     tokens: NamedDependency[TokenCodec],
     live: NamedDependency[LiveConnections],
     session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
@@ -376,6 +380,7 @@ async def admin_order_feed(
         since=since,
         everyone=True,
         channels=channels,
+        event_channels=event_channels,
         tokens=tokens,
         live=live,
         session_maker=session_maker,

@@ -42,25 +42,41 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.logging import get_logger
 
 __all__ = (
-    "ALL_ORDERS_CHANNEL",
     "LOCK_KEY",
     "DispatchedEvent",
+    "EventChannels",
     "OutboxDispatcher",
-    "user_channel",
 )
 
 logger = get_logger("app.outbox")
 
 #: Advisory-lock key that serialises dispatch rounds across every process.
 LOCK_KEY: Final = 0x6F7574626F78  # "outbox"
-ALL_ORDERS_CHANNEL: Final = "orders.all"
 BATCH: Final = 500
 #: How long the dispatch loop waits after being woken before it dispatches (latency traded for fewer rounds).
 COALESCE_DELAY: Final = 0.015
 
 
-def user_channel(user_id: uuid.UUID | str) -> str:
-    return f"orders.user.{user_id}"
+@dataclass(frozen=True, slots=True)
+class EventChannels:
+    """The Redis pub/sub channels events go to: ``orders.<db>.user.<user id>`` and ``orders.<db>.all``.
+
+    Redis pub/sub ignores the database number, so the channels carry it: deployments (or test runs) that share one
+    Redis server on different databases, as their queues and rate limits already do, never see each other's events.
+    """
+
+    prefix: str
+
+    @classmethod
+    def for_redis(cls, redis: Redis) -> EventChannels:
+        return cls(f"orders.{redis.connection_pool.connection_kwargs.get('db', 0)}")
+
+    @property
+    def all_orders(self) -> str:
+        return f"{self.prefix}.all"
+
+    def user(self, user_id: uuid.UUID | str) -> str:
+        return f"{self.prefix}.user.{user_id}"
 
 
 class DispatchedEvent(msgspec.Struct, frozen=True):
@@ -133,6 +149,7 @@ class OutboxDispatcher:
     def __init__(self, engine: AsyncEngine, redis: Redis, enqueue_emails: EmailEnqueuer) -> None:
         self._engine = engine
         self._redis = redis
+        self.channels = EventChannels.for_redis(redis)
         self._enqueue_emails = enqueue_emails
 
     async def dispatch(self) -> int:
@@ -172,8 +189,8 @@ class OutboxDispatcher:
         async with self._redis.pipeline(transaction=False) as pipe:
             for row in rows:
                 payload = msgspec.json.encode(row.event)
-                pipe.publish(user_channel(row.event.user_id), payload)
-                pipe.publish(ALL_ORDERS_CHANNEL, payload)
+                pipe.publish(self.channels.user(row.event.user_id), payload)
+                pipe.publish(self.channels.all_orders, payload)
             await pipe.execute()
         await self._enqueue_emails([r.row_id for r in rows])
         logger.debug("events_published", count=len(rows), last_event_id=rows[-1].event.event_id)

@@ -122,6 +122,7 @@ def build_event_components(
         live=live,
         dependencies={
             "outbox": constant(dispatcher),
+            "event_channels": constant(dispatcher.channels),
             "refresh_metrics": constant(queue_depth_refresher(saq)),
             "live": constant(live),
             "session_maker": Provide(session_maker, sync_to_thread=False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,11 @@ import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws
 from litestar import Litestar
+from redis.asyncio import Redis
 
+from app.config import Settings
 from app.core.security import TokenCodec
+from app.events.outbox import EventChannels
 from tests.integration.events.conftest import bearer, ws_client
 from tests.integration.orders.conftest import Shopper, place
 from tests.support import ProductMaker, UserMaker
@@ -141,6 +145,37 @@ async def test_admin_feed_receives_every_users_events(
         received = await _events(ws, 2)
 
     assert [e["order_id"] for e in received] == [first, second]
+
+
+async def test_events_of_a_deployment_on_another_redis_database_never_arrive(
+    events_app: Litestar,
+    events_client: httpx.AsyncClient,
+    alice: Shopper,
+    staff: dict[str, str],
+    products: ProductMaker,
+) -> None:
+    # Redis pub/sub ignores the database number; a deployment on another database publishes to other channels.
+    settings: Settings = events_app.state.settings
+    assert settings.redis_url is not None
+    own_db = int(settings.redis_url.rsplit("/", 1)[1])
+    product = await products(stock=5)
+    async with (
+        Redis.from_url(settings.redis_url.rsplit("/", 1)[0] + f"/{own_db + 1}") as neighbour,
+        ws_client(events_app) as client,
+        aconnect_ws(f"/ws/admin/orders?token={bearer(staff)}", client) as admin_ws,
+        aconnect_ws(f"/ws/orders?token={bearer(alice.headers)}", client) as alice_ws,
+    ):
+        theirs = EventChannels.for_redis(neighbour)
+        foreign = {"event_id": 10**9, "type": "order_created", "order_id": str(uuid.uuid4()), "status": "pending"}
+        await neighbour.publish(theirs.all_orders, json.dumps(foreign))
+        await neighbour.publish(theirs.user(alice.user.id), json.dumps(foreign))
+        order_id = (await place(events_client, alice, (product, 1))).json()["id"]
+
+        [for_admin] = await _events(admin_ws, 1)
+        [for_alice] = await _events(alice_ws, 1)
+
+    assert theirs.all_orders != f"orders.{own_db}.all"
+    assert for_admin["order_id"] == for_alice["order_id"] == order_id
 
 
 async def test_resuming_with_since_misses_nothing_and_repeats_nothing(
