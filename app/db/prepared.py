@@ -204,6 +204,17 @@ class Prepared:
         args = self._args(params)
         return await (await self._runner(source, args)).fetchval(self.sql, *args)
 
+    async def fetchrow_committed(self, source: DirectPool | AsyncSession, **params: Any) -> asyncpg.Record | None:
+        """Run one writing statement as a transaction of its own and return its first row.
+
+        On the pool that is a single round trip (a statement is atomic by itself); on a session, the session is
+        committed afterwards, as :func:`transaction` does.
+        """
+        row = await self.fetchrow(source, **params)
+        if isinstance(source, AsyncSession):
+            await source.commit()
+        return row
+
     async def execute(self, source: StatementSource, **params: Any) -> str:
         """Run a statement that returns no rows; returns PostgreSQL's status tag (``UPDATE 3``)."""
         args = self._args(params)

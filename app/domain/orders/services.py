@@ -1,9 +1,10 @@
 """Orders: placing them (stock, snapshots, idempotency), reading them, and moving them through their statuses.
 
-Every write here is one explicit transaction that the method commits itself; a raised :class:`DomainError` leaves
-the transaction uncommitted, and the request's session is rolled back when it closes — nothing is reserved, no key
-is stored. Statements are SQLAlchemy Core on the hot paths so the number of round trips is fixed by the code, not by
-when the ORM decides to flush: placing an order costs the same few statements for 1 line or 50.
+Every write here is one explicit transaction that the method commits itself, or a single statement (atomic on its
+own); a raised :class:`DomainError` leaves the transaction uncommitted, and the request's session is rolled back
+when it closes — nothing is reserved, no key is stored. Statements are SQLAlchemy Core on the hot paths so the
+number of round trips is fixed by the code, not by when the ORM decides to flush: placing an order costs the same
+few statements for 1 line or 50, and the rows it locks are held for two round trips only (the write, the commit).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any, Final
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import String, bindparam, func, insert, null, select, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import DateTime, Integer, String, Uuid, bindparam, func, insert, literal, null, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from uuid_utils.compat import uuid7
 
@@ -29,7 +30,7 @@ from app.db.prepared import Prepared, Transaction, transaction
 from app.db.services import Service
 from app.domain.addresses.models import Address
 from app.domain.addresses.schemas import AddressRead
-from app.domain.catalog.stock import lock_products, return_stock, take_stock
+from app.domain.catalog.stock import lock_products, return_stock, stock_taken_by
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
 from app.domain.orders.schemas import (
     OrderCreate,
@@ -63,27 +64,32 @@ _EVENT_COLUMNS: Final = (
     OrderEvent.previous_status,
     OrderEvent.at,
 )
-#: Each order's lines as a JSON array of ``[id, product_id, product_name, quantity, price_cents]``, oldest first.
-_LINES: Final = (
-    select(
-        func.json_agg(
-            aggregate_order_by(
-                func.json_build_array(
+
+
+def _lines_of(order_id: Any) -> Any:
+    """Each order's lines as a JSON array of ``[id, product_id, product_name, quantity, price_cents]``, oldest first."""
+    return (
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(
+                        OrderItem.id,
+                        OrderItem.product_id,
+                        OrderItem.product_name,
+                        OrderItem.quantity,
+                        OrderItem.price_cents,
+                    ),
                     OrderItem.id,
-                    OrderItem.product_id,
-                    OrderItem.product_name,
-                    OrderItem.quantity,
-                    OrderItem.price_cents,
-                ),
-                OrderItem.id,
+                )
             )
         )
+        .where(OrderItem.order_id == order_id)
+        .scalar_subquery()
+        .label("lines")
     )
-    .where(OrderItem.order_id == Order.id)
-    .correlate(Order)
-    .scalar_subquery()
-    .label("lines")
-)
+
+
+_LINES: Final = _lines_of(Order.id)
 
 
 def _conditions(*, by_id: bool = False, by_user: bool = False, by_status: bool = False) -> list[Any]:
@@ -199,20 +205,56 @@ _OWNED_ADDRESS: Final = Prepared(
         Address.id == bindparam("address_id"), Address.user_id == bindparam("user_id"), Address.deleted_at.is_(None)
     )
 )
-_INSERT_ORDER: Final = Prepared(
-    insert(Order).values(
-        id=bindparam("id"),
-        user_id=bindparam("user_id"),
-        status=bindparam("status"),
-        total_cents=bindparam("total_cents"),
-        shipping_address=bindparam("shipping_address"),
-        created_at=bindparam("now"),
-        updated_at=bindparam("now"),
+_new_lines = select(
+    func.unnest(
+        bindparam("item_ids", type_=ARRAY(Uuid())),
+        bindparam("product_ids", type_=ARRAY(Uuid())),
+        bindparam("product_names", type_=ARRAY(String)),
+        bindparam("prices", type_=ARRAY(Integer)),
+        bindparam("quantities", type_=ARRAY(Integer)),
     )
+    .table_valued("id", "product_id", "product_name", "price_cents", "quantity")
+    .render_derived()
+).cte("new_lines")
+_new_order = insert(Order).values(
+    id=bindparam("order_id"),
+    user_id=bindparam("user_id"),
+    status=bindparam("status"),
+    total_cents=bindparam("total_cents"),
+    shipping_address=bindparam("shipping_address"),
+    created_at=bindparam("now"),
+    updated_at=bindparam("now"),
 )
-_INSERT_ITEM: Final = Prepared(
-    insert(OrderItem).values(
-        {name: bindparam(name) for name in ("id", "order_id", "product_id", "product_name", "price_cents", "quantity")}
+_ITEM_COLUMNS: Final = ("id", "order_id", "product_id", "product_name", "price_cents", "quantity")
+_new_items = insert(OrderItem).from_select(
+    _ITEM_COLUMNS,
+    select(
+        _new_lines.c.id,
+        bindparam("order_id", type_=Uuid()),
+        _new_lines.c.product_id,
+        _new_lines.c.product_name,
+        _new_lines.c.price_cents,
+        _new_lines.c.quantity,
+    ),
+)
+_new_event = insert(OrderEvent).values(
+    type="order_created",
+    order_id=bindparam("order_id"),
+    user_id=bindparam("user_id"),
+    status=bindparam("status"),
+    previous_status=null(),
+    at=bindparam("now"),
+)
+#: Taking the stock and writing the order, its lines and its ``order_created`` event: one statement, one round trip.
+#: (PostgreSQL runs every data-modifying CTE, referenced or not, and checks the foreign keys at the statement's end.)
+_WRITE_ORDER: Final = Prepared(
+    select(func.count())
+    .select_from(_new_lines)
+    .add_cte(
+        stock_taken_by(_new_lines),
+        _new_order.cte("new_order"),
+        _new_items.cte("new_items"),
+        _new_event.cte("new_event"),
     )
 )
 _INSERT_EVENT: Final = Prepared(
@@ -263,6 +305,41 @@ _SET_STATUS: Final = Prepared(
 )
 
 
+#: The statuses an order may be in to move to each status (from the status table).
+_SOURCES: Final = {
+    target.value: [status.value for status in OrderStatus if can_transition(status, target)] for target in OrderStatus
+}
+_current = (
+    select(Order.id, Order.user_id, Order.status).where(Order.id == bindparam("order_id")).with_for_update()
+).cte("current_order")
+_moved = (
+    update(Order)
+    .where(Order.id == _current.c.id, _current.c.status == func.any(bindparam("sources", type_=ARRAY(String))))
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+    .returning(*_ORDER_COLUMNS)
+    .cte("moved")
+)
+_move_event = insert(OrderEvent).from_select(
+    ["type", "order_id", "user_id", "status", "previous_status", "at"],
+    select(
+        literal("order_status_changed"),
+        _moved.c.id,
+        _moved.c.user_id,
+        _moved.c.status,
+        _current.c.status,
+        bindparam("now", type_=DateTime(timezone=True)),
+    ).select_from(_moved.join(_current, true())),
+)
+#: A status change that returns no stock, as one statement: lock the order, move it if its current status allows
+#: (a compare-and-set against the status table's sources), record the event, and return the order with its lines —
+#: or, if it may not move, its current status. No row: no such order.
+_MOVE: Final = Prepared(
+    select(_current.c.status.label("previous_status"), *_moved.c, _lines_of(_moved.c.id))
+    .select_from(_current.outerjoin(_moved, true()))
+    .add_cte(_move_event.cte("move_event"))
+)
+
+
 class OrderService(Service[Order]):
     class Repo(SQLAlchemyAsyncRepository[Order]):
         model_type = Order
@@ -304,7 +381,6 @@ class OrderService(Service[Order]):
             quantities = {line.product_id: line.quantity for line in data.items}
             products = await lock_products(tx, list(quantities))
             _check_availability(data, products)
-            await take_stock(tx, quantities)
 
             order_id = uuid7()
             items = [
@@ -320,30 +396,20 @@ class OrderService(Service[Order]):
             ]
             total = sum(item.line_total_cents for item in items)
             snapshot = AddressRead(*address)
-            await _INSERT_ORDER.execute(
+            await _WRITE_ORDER.execute(
                 tx,
-                id=order_id,
+                order_id=order_id,
                 user_id=user_id,
                 status=OrderStatus.PENDING.value,
                 total_cents=total,
                 shipping_address=msgspec.json.encode(snapshot).decode(),
                 now=now,
+                item_ids=[item.id for item in items],
+                product_ids=[item.product_id for item in items],
+                product_names=[item.product_name for item in items],
+                prices=[item.price_cents for item in items],
+                quantities=[item.quantity for item in items],
             )
-            await _INSERT_ITEM.executemany(
-                tx,
-                [
-                    {
-                        "id": item.id,
-                        "order_id": order_id,
-                        "product_id": item.product_id,
-                        "product_name": item.product_name,
-                        "price_cents": item.price_cents,
-                        "quantity": item.quantity,
-                    }
-                    for item in items
-                ],
-            )
-            await _INSERT_EVENT.execute(tx, **_event_row(order_id, user_id, OrderStatus.PENDING.value, None, now))
             order = OrderRead(
                 id=order_id,
                 user_id=user_id,
@@ -431,8 +497,21 @@ class OrderService(Service[Order]):
         return await self._transition(order_id, OrderStatus.CANCELLED, owner_id=user_id)
 
     async def change_status(self, order_id: uuid.UUID, target: OrderStatus) -> OrderRead:
-        """Staff move an order along the status machine; cancelling returns its stock."""
-        return await self._transition(order_id, target, owner_id=None)
+        """Staff move an order along the status machine; cancelling returns its stock.
+
+        A move that returns no stock is one statement (see ``_MOVE``), a single round trip that is atomic on its
+        own; one that does takes the product locks too, in :meth:`_transition`.
+        """
+        if target in RESTOCKING_STATUSES:
+            return await self._transition(order_id, target, owner_id=None)
+        row = await _MOVE.fetchrow_committed(
+            self.direct, order_id=order_id, status=target.value, sources=_SOURCES[target.value], now=_now()
+        )
+        if row is None:
+            raise NotFound("Order")
+        if row["id"] is None:
+            raise Conflict("invalid_transition", f"An order cannot go from {row['previous_status']} to {target.value}")
+        return _order_read(row)
 
     async def _transition(self, order_id: uuid.UUID, target: OrderStatus, *, owner_id: uuid.UUID | None) -> OrderRead:
         """Lock the order row, check the move against the status table, apply it and record the event.

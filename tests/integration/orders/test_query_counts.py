@@ -58,8 +58,8 @@ async def test_placing_an_order_costs_the_same_statements_for_1_or_50_lines(
         assert response.status_code == 201
         counts[lines] = len(statements)
 
-    # principal, address, lock products, take stock, insert order, insert lines, insert event
-    assert counts[1] == counts[50] == 7
+    # principal, address, lock products; then stock, order, lines and event in one statement
+    assert counts[1] == counts[50] == 4
 
 
 async def test_idempotent_order_adds_two_statements(
@@ -70,4 +70,20 @@ async def test_idempotent_order_adds_two_statements(
     with count_statements(engine) as statements:
         await place(client, shopper, (product, 1), headers={"Idempotency-Key": "counted"})
 
-    assert len(statements) == 9  # the claim and storing the response
+    assert len(statements) == 6  # the claim and storing the response
+
+
+async def test_a_status_change_that_returns_no_stock_is_one_statement(
+    client: httpx.AsyncClient,
+    shopper: Shopper,
+    make_product: ProductMaker,
+    engine: AsyncEngine,
+    staff_headers: dict[str, str],
+) -> None:
+    order = (await place(client, shopper, (await make_product(stock=10), 1))).json()
+
+    with count_statements(engine) as statements:
+        response = await client.patch(f"/orders/{order['id']}/status", json={"status": "paid"}, headers=staff_headers)
+
+    assert response.status_code == 200
+    assert len(statements) == 2  # principal; lock, move, event and the order with its lines
