@@ -44,6 +44,7 @@ from app.core.request_context import RequestContextMiddleware
 from app.core.security import PasswordHashing, TokenCodec
 from app.db import models  # noqa: F401 - registers every table on the shared metadata
 from app.db.prepared import DirectPool
+from app.db.providers import request_session
 from app.domain.accounts import deps as accounts_deps
 from app.domain.accounts.controllers import (
     AdminUserController,
@@ -132,8 +133,7 @@ def create_app(
 
     async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
         # One prepared read on the direct pool (or, in tests, on the request's session, which the handler reuses).
-        session = alchemy.provide_session(connection.app.state, connection.scope)
-        return await UserService(session=session, direct=direct).load_principal(user_id)
+        return await UserService(session=request_session(connection), direct=direct).load_principal(user_id)
 
     auth = BearerAuth(
         codec=tokens,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -19,15 +20,35 @@ class Service(SQLAlchemyAsyncRepositoryService[ModelT], Generic[ModelT]):
     """An advanced-alchemy service whose repository is created on first use, with a source for prepared statements.
 
     A service is created for every request that asks for one, and building its repository (option merging, error
-    message tables) cost about 55 µs here — more than the prepared statement a hot read runs. Methods that use the
+    message tables) cost about 55 µs here — more than the prepared statement a hot read runs; so did creating the
+    request's session, which a service given a session factory also does on first use only. Methods that use the
     repository get it exactly as before. ``direct`` is where :class:`~app.db.prepared.Prepared` statements run: the
     app's direct pool when it has one, else the session (see ``app.db.prepared``).
     """
 
-    def __init__(self, session: AsyncSession, *, direct: DirectPool | None = None, **repo_kwargs: Any) -> None:
-        self.session = session
-        self.direct: DirectPool | AsyncSession = direct if direct is not None else session
+    def __init__(
+        self,
+        session: AsyncSession | Callable[[], AsyncSession],
+        *,
+        direct: DirectPool | None = None,
+        **repo_kwargs: Any,
+    ) -> None:
+        self._session = session if isinstance(session, AsyncSession) else None
+        self._session_factory = None if isinstance(session, AsyncSession) else session
+        self._direct = direct
         self._repo_kwargs = repo_kwargs
+
+    @property
+    def session(self) -> AsyncSession:
+        """The request's session, created on first use (a hot read that runs prepared statements never needs one)."""
+        if self._session is None:
+            assert self._session_factory is not None
+            self._session = self._session_factory()
+        return self._session
+
+    @property
+    def direct(self) -> DirectPool | AsyncSession:
+        return self._direct if self._direct is not None else self.session
 
     @property
     def repository(self) -> SQLAlchemyAsyncRepository[ModelT]:
