@@ -122,9 +122,17 @@ async def events_client(events_app: Litestar) -> AsyncIterator[httpx.AsyncClient
 
 @asynccontextmanager
 async def ws_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client that can open WebSockets to ``app`` in-process (enter and leave it in one task)."""
-    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app), base_url="http://testserver") as client:
+    """An HTTP client that can open WebSockets to ``app`` in-process (enter and leave it in one task).
+
+    The handshake may take a while on a loaded machine (the handler subscribes and reads the newest event id before
+    it accepts, on a fresh app's first connections); httpx-ws gives up after 1 s by default.
+    """
+    transport = ASGIWebSocketTransport(app=app, initial_receive_timeout=HANDSHAKE_TIMEOUT)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+HANDSHAKE_TIMEOUT = 15.0
 
 
 @pytest.fixture
