@@ -204,16 +204,21 @@ class Prepared:
         args = self._args(params)
         return await (await self._runner(source, args)).fetchval(self.sql, *args)
 
-    async def fetchrow_committed(self, source: DirectPool | AsyncSession, **params: Any) -> asyncpg.Record | None:
-        """Run one writing statement as a transaction of its own and return its first row.
+    async def fetch_committed(self, source: DirectPool | AsyncSession, **params: Any) -> list[asyncpg.Record]:
+        """Run one writing statement as a transaction of its own and return its rows.
 
         On the pool that is a single round trip (a statement is atomic by itself); on a session, the session is
         committed afterwards, as :func:`transaction` does.
         """
-        row = await self.fetchrow(source, **params)
+        rows = await self.fetch(source, **params)
         if isinstance(source, AsyncSession):
             await source.commit()
-        return row
+        return rows
+
+    async def fetchrow_committed(self, source: DirectPool | AsyncSession, **params: Any) -> asyncpg.Record | None:
+        """:meth:`fetch_committed`, for one row (or none)."""
+        rows = await self.fetch_committed(source, **params)
+        return rows[0] if rows else None
 
     async def execute(self, source: StatementSource, **params: Any) -> str:
         """Run a statement that returns no rows; returns PostgreSQL's status tag (``UPDATE 3``)."""

@@ -11,9 +11,12 @@ values, then decrement them all with one ``UPDATE … FROM unnest(ids, quantitie
 * **Complete errors, nothing reserved.** The check sees every line before anything changes, so a 422 can name all
   short lines with requested and available quantities, and raising rolls the transaction back.
 * **Constant round trips.** Two statements whatever the number of lines (the conditional per-row
-  ``UPDATE … WHERE stock >= q`` alternative costs one round trip per line). Placing an order goes further: its
-  decrement is a CTE (:func:`stock_taken_by`) of the one statement that also writes the order, its lines and its
-  event, so the product locks are held for two round trips (that statement and the commit), not five.
+  ``UPDATE … WHERE stock >= q`` alternative costs one round trip per line).
+
+Placing an order applies the same pattern inside one statement (``_PLACE_ORDER`` in ``app.domain.orders.services``):
+a ``SELECT … ORDER BY id FOR UPDATE`` CTE locks the rows, the lines are checked against the locked values, and the
+decrement and the order's rows are written only if every line passes — so the locks are held for the length of one
+statement, with no client round trip in between.
 
 Returning stock (cancellation) locks the same way before incrementing, for the same deadlock reason.
 """
@@ -26,13 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import CTE, Integer, bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from app.db.prepared import Prepared, Transaction
 from app.domain.catalog.models import Product
 
-__all__ = ("LockedProduct", "lock_products", "return_stock", "stock_taken_by")
+__all__ = ("LockedProduct", "lock_products", "return_stock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +70,6 @@ async def lock_products(tx: Transaction, product_ids: Sequence[uuid.UUID]) -> di
 
 async def _adjust(tx: Transaction, deltas: dict[uuid.UUID, int]) -> None:
     await _ADJUST.execute(tx, ids=list(deltas), deltas=list(deltas.values()), now=datetime.now(UTC))
-
-
-def stock_taken_by(lines: CTE) -> CTE:
-    """The decrement of ``lines`` (``product_id``, ``quantity``) as a CTE, to run inside the statement that writes
-    the order. Use it only for rows locked by :func:`lock_products` and checked to be sufficient."""
-    return (
-        update(Product)
-        .where(Product.id == lines.c.product_id)
-        .values(stock=Product.stock - lines.c.quantity, updated_at=bindparam("now"))
-        .cte("taken_stock")
-    )
 
 
 async def return_stock(tx: Transaction, quantities: dict[uuid.UUID, int]) -> None:

@@ -18,19 +18,20 @@ from typing import Any, Final
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import DateTime, Integer, String, Uuid, bindparam, func, insert, literal, null, select, true, update
+from sqlalchemy import DateTime, String, bindparam, func, insert, literal, null, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from app.core.auth import Principal
 from app.core.errors import Conflict, DomainError, FieldError, NotFound
 from app.core.pagination import Page, PageParams
-from app.db.prepared import Prepared, Transaction, transaction
+from app.db.prepared import DirectPool, Prepared, Transaction, transaction
 from app.db.services import Service
 from app.domain.addresses.models import Address
 from app.domain.addresses.schemas import AddressRead
-from app.domain.catalog.stock import lock_products, return_stock, stock_taken_by
+from app.domain.catalog.stock import LockedProduct, return_stock
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
 from app.domain.orders.schemas import (
     OrderCreate,
@@ -205,57 +206,50 @@ _OWNED_ADDRESS: Final = Prepared(
         Address.id == bindparam("address_id"), Address.user_id == bindparam("user_id"), Address.deleted_at.is_(None)
     )
 )
-_new_lines = select(
-    func.unnest(
-        bindparam("item_ids", type_=ARRAY(Uuid())),
-        bindparam("product_ids", type_=ARRAY(Uuid())),
-        bindparam("product_names", type_=ARRAY(String)),
-        bindparam("prices", type_=ARRAY(Integer)),
-        bindparam("quantities", type_=ARRAY(Integer)),
+#: Placing an order, as one statement (atomic on its own, so no transaction round trips hold the product locks):
+#:
+#: * ``locked`` locks the order's products in id order (see :mod:`app.domain.catalog.stock` for why that order);
+#: * ``lines`` keeps the requested lines whose product is active and has the stock, priced and named from the locked
+#:   rows; the order goes ahead only if that is every requested line (``go``);
+#: * then, all or nothing: take the stock, insert the order with its total, its lines and its ``order_created``
+#:   event (PostgreSQL runs every data-modifying CTE, and checks the foreign keys at the statement's end);
+#: * the answer is whether it was placed, with the locked products, from which a refusal names every bad line.
+_PLACE_ORDER: Final = Prepared(
+    text("""
+    WITH requested AS (
+        SELECT * FROM unnest(CAST(:item_ids AS uuid[]), CAST(:product_ids AS uuid[]), CAST(:quantities AS integer[]))
+            AS r(item_id, product_id, quantity)
+    ), locked AS (
+        SELECT id, name, price_cents, stock, is_active FROM products
+        WHERE id = ANY(CAST(:product_ids AS uuid[])) ORDER BY id FOR UPDATE
+    ), lines AS (
+        SELECT r.item_id, r.product_id, p.name, p.price_cents, r.quantity
+        FROM requested AS r JOIN locked AS p ON p.id = r.product_id
+        WHERE p.is_active AND p.stock >= r.quantity
+    ), go AS (
+        SELECT (SELECT count(*) FROM lines) = cardinality(CAST(:product_ids AS uuid[])) AS placed
+    ), taken AS (
+        UPDATE products SET stock = products.stock - lines.quantity, updated_at = CAST(:now AS timestamptz)
+        FROM lines, go WHERE go.placed AND products.id = lines.product_id
+    ), new_order AS (
+        INSERT INTO orders (id, user_id, status, total_cents, shipping_address, created_at, updated_at)
+        SELECT CAST(:order_id AS uuid), CAST(:user_id AS uuid), 'pending',
+               (SELECT sum(price_cents * quantity) FROM lines), CAST(:shipping_address AS jsonb),
+               CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+        FROM go WHERE go.placed
+    ), new_items AS (
+        INSERT INTO order_items (id, order_id, product_id, product_name, price_cents, quantity)
+        SELECT lines.item_id, CAST(:order_id AS uuid), lines.product_id, lines.name, lines.price_cents, lines.quantity
+        FROM lines, go WHERE go.placed
+    ), new_event AS (
+        INSERT INTO order_events (type, order_id, user_id, status, previous_status, at)
+        SELECT 'order_created', CAST(:order_id AS uuid), CAST(:user_id AS uuid), 'pending', NULL,
+               CAST(:now AS timestamptz)
+        FROM go WHERE go.placed
     )
-    .table_valued("id", "product_id", "product_name", "price_cents", "quantity")
-    .render_derived()
-).cte("new_lines")
-_new_order = insert(Order).values(
-    id=bindparam("order_id"),
-    user_id=bindparam("user_id"),
-    status=bindparam("status"),
-    total_cents=bindparam("total_cents"),
-    shipping_address=bindparam("shipping_address"),
-    created_at=bindparam("now"),
-    updated_at=bindparam("now"),
-)
-_ITEM_COLUMNS: Final = ("id", "order_id", "product_id", "product_name", "price_cents", "quantity")
-_new_items = insert(OrderItem).from_select(
-    _ITEM_COLUMNS,
-    select(
-        _new_lines.c.id,
-        bindparam("order_id", type_=Uuid()),
-        _new_lines.c.product_id,
-        _new_lines.c.product_name,
-        _new_lines.c.price_cents,
-        _new_lines.c.quantity,
-    ),
-)
-_new_event = insert(OrderEvent).values(
-    type="order_created",
-    order_id=bindparam("order_id"),
-    user_id=bindparam("user_id"),
-    status=bindparam("status"),
-    previous_status=null(),
-    at=bindparam("now"),
-)
-#: Taking the stock and writing the order, its lines and its ``order_created`` event: one statement, one round trip.
-#: (PostgreSQL runs every data-modifying CTE, referenced or not, and checks the foreign keys at the statement's end.)
-_WRITE_ORDER: Final = Prepared(
-    select(func.count())
-    .select_from(_new_lines)
-    .add_cte(
-        stock_taken_by(_new_lines),
-        _new_order.cte("new_order"),
-        _new_items.cte("new_items"),
-        _new_event.cte("new_event"),
-    )
+    SELECT go.placed, locked.id, locked.name, locked.price_cents, locked.stock, locked.is_active
+    FROM go LEFT JOIN locked ON true
+    """)
 )
 _INSERT_EVENT: Final = Prepared(
     insert(OrderEvent).values(
@@ -361,72 +355,80 @@ class OrderService(Service[Order]):
         the other sees the stored response (same body → replay, different body → 409); if it rolls back (any 4xx),
         the other proceeds as if it were first. An expired key (older than 24 h) is claimed afresh.
 
-        Every statement is prepared once (see ``app.db.prepared``): the same eight or fewer round trips for 1 line or
-        50, whatever an ORM would have decided about flushing.
+        Round trips, whatever the number of lines: the address, then the one statement that locks, checks and
+        writes (``_PLACE_ORDER``); with a key, also the claim and storing the response, all in one transaction. The
+        address is read before the products are locked: an address deleted in that moment still ends up on the
+        order, as the snapshot it is anyway.
         """
         _reject_duplicate_products(data)
+        if idempotency_key is None:
+            return PlacedOrder(body=(await self._place(self.direct, user_id, data, _now()))[1], replayed=False)
         now = _now()
         async with transaction(self.direct) as tx:
-            if idempotency_key is not None:
-                replay = await _claim_idempotency_key(tx, user_id, idempotency_key, _request_hash(data), now)
-                if replay is not None:
-                    return replay
-            address = await _OWNED_ADDRESS.fetchrow(tx, address_id=data.shipping_address_id, user_id=user_id)
-            if address is None:
-                raise DomainError(
-                    "address_not_found",
-                    "The shipping address does not exist or is not yours",
-                    errors=[FieldError(field="shipping_address_id", message="Unknown address")],
-                )
-            quantities = {line.product_id: line.quantity for line in data.items}
-            products = await lock_products(tx, list(quantities))
-            _check_availability(data, products)
-
-            order_id = uuid7()
-            items = [
-                OrderItemRead(
-                    id=uuid7(),
-                    product_id=line.product_id,
-                    product_name=products[line.product_id].name,
-                    quantity=line.quantity,
-                    price_cents=products[line.product_id].price_cents,
-                    line_total_cents=products[line.product_id].price_cents * line.quantity,
-                )
-                for line in data.items
-            ]
-            total = sum(item.line_total_cents for item in items)
-            snapshot = AddressRead(*address)
-            await _WRITE_ORDER.execute(
-                tx,
-                order_id=order_id,
-                user_id=user_id,
-                status=OrderStatus.PENDING.value,
-                total_cents=total,
-                shipping_address=msgspec.json.encode(snapshot).decode(),
-                now=now,
-                item_ids=[item.id for item in items],
-                product_ids=[item.product_id for item in items],
-                product_names=[item.product_name for item in items],
-                prices=[item.price_cents for item in items],
-                quantities=[item.quantity for item in items],
+            replay = await _claim_idempotency_key(tx, user_id, idempotency_key, _request_hash(data), now)
+            if replay is not None:
+                return replay
+            order_id, body = await self._place(tx, user_id, data, now)
+            await _STORE_RESPONSE.execute(
+                tx, user_id=user_id, key=idempotency_key, order_id=order_id, response_body=body
             )
-            order = OrderRead(
-                id=order_id,
-                user_id=user_id,
-                status=OrderStatus.PENDING,
-                items=items,
-                shipping_address=msgspec.to_builtins(snapshot),
-                total_cents=total,
-                total_usd=format_usd(total),
-                created_at=now,
-                updated_at=now,
-            )
-            body = msgspec.json.encode(order)
-            if idempotency_key is not None:
-                await _STORE_RESPONSE.execute(
-                    tx, user_id=user_id, key=idempotency_key, order_id=order_id, response_body=body
-                )
         return PlacedOrder(body=body, replayed=False)
+
+    async def _place(
+        self, source: DirectPool | AsyncSession | Transaction, user_id: uuid.UUID, data: OrderCreate, now: datetime
+    ) -> tuple[uuid.UUID, bytes]:
+        """Check the address, place the order (committed, unless ``source`` is a transaction) and serialise it."""
+        address = await _OWNED_ADDRESS.fetchrow(source, address_id=data.shipping_address_id, user_id=user_id)
+        if address is None:
+            raise DomainError(
+                "address_not_found",
+                "The shipping address does not exist or is not yours",
+                errors=[FieldError(field="shipping_address_id", message="Unknown address")],
+            )
+        snapshot = AddressRead(*address)
+        order_id = uuid7()
+        item_ids = [uuid7() for _ in data.items]
+        params = {
+            "order_id": order_id,
+            "user_id": user_id,
+            "now": now,
+            "shipping_address": msgspec.json.encode(snapshot).decode(),
+            "item_ids": item_ids,
+            "product_ids": [line.product_id for line in data.items],
+            "quantities": [line.quantity for line in data.items],
+        }
+        if isinstance(source, Transaction):
+            rows = await _PLACE_ORDER.fetch(source, **params)
+        else:
+            rows = await _PLACE_ORDER.fetch_committed(source, **params)
+        products = {row["id"]: LockedProduct(*tuple(row)[1:]) for row in rows if row["id"] is not None}
+        if not rows[0]["placed"]:
+            _check_availability(data, products)  # names every unavailable or short line
+            raise RuntimeError("the order was refused although every line passes the checks")
+        items = [
+            OrderItemRead(
+                id=item_id,
+                product_id=line.product_id,
+                product_name=products[line.product_id].name,
+                quantity=line.quantity,
+                price_cents=products[line.product_id].price_cents,
+                line_total_cents=products[line.product_id].price_cents * line.quantity,
+            )
+            for item_id, line in zip(item_ids, data.items, strict=True)
+        ]
+        total = sum(item.line_total_cents for item in items)
+        order = OrderRead(
+            id=order_id,
+            user_id=user_id,
+            status=OrderStatus.PENDING,
+            items=items,
+            shipping_address=msgspec.to_builtins(snapshot),
+            total_cents=total,
+            total_usd=format_usd(total),
+            created_at=now,
+            updated_at=now,
+        )
+        return order_id, msgspec.json.encode(order)
 
     # ----------------------------------------------------------------------------------------------------- reading
 
