@@ -15,10 +15,12 @@ from collections.abc import Iterator
 import pytest
 
 DUMP_AFTER_FRACTION = 0.5
+#: The process's own stderr: code under test may have replaced ``sys.stderr`` (click's CliRunner does).
+_STDERR = sys.__stderr__ or sys.stderr
 
 
 def _dump_tasks(nodeid: str, after: float) -> None:
-    print(f"\n=== {nodeid} still running after {after:.0f} s; asyncio tasks:", file=sys.stderr)
+    print(f"\n=== {nodeid} still running after {after:.0f} s; asyncio tasks:", file=_STDERR)
     for _ in range(3):  # the set can change under us; diagnostics only
         try:
             tasks = list(getattr(asyncio.tasks, "_all_tasks", ()))  # every loop's tasks, from this thread
@@ -29,9 +31,9 @@ def _dump_tasks(nodeid: str, after: float) -> None:
         return
     for task in tasks:
         if not task.done():
-            print(f"--- {task!r}", file=sys.stderr)
-            task.print_stack(file=sys.stderr)
-    sys.stderr.flush()
+            print(f"--- {task!r}", file=_STDERR)
+            task.print_stack(file=_STDERR)
+    _STDERR.flush()
 
 
 @pytest.hookimpl(hookwrapper=True)

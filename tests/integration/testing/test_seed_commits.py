@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -14,13 +17,11 @@ from typing import NamedTuple
 import httpx
 import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-from click.testing import CliRunner
-from litestar.cli.main import litestar_group
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.config import Settings
+from app.config import PROJECT_ROOT, Settings
 from app.dev.demo import DEMO_USERS, ensure_demo_data, ensure_demo_users
 from app.events.outbox import OutboxDispatcher
 from app.testing.seed import SEED_PASSWORD, Seeder, SeedOptions, Stage
@@ -194,20 +195,26 @@ async def test_demo_data_is_seeded_on_the_first_start_only(alchemy: SQLAlchemyAs
 
 
 @pytest.mark.usefixtures("committed_db")
-def test_the_seed_command_fills_the_database_and_says_what_it_did(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
-    monkeypatch.setenv("REDIS_URL", settings.redis_url or "")
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+def test_the_seed_command_fills_the_database_and_says_what_it_did(settings: Settings) -> None:
+    # In a process of its own, as it is used (an in-process run would share this session's frozen event loop state).
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "LOG_LEVEL": "WARNING"}
     arguments = "--users 3 --products 4 --orders 12 --seed 5 --as-of 2026-11-01 --demo-users"
 
-    result = CliRunner().invoke(
-        litestar_group, ["--app", "app.main:create_app", "seed", *arguments.split()], catch_exceptions=False
+    result = subprocess.run(
+        [sys.executable, "-m", "litestar", "--app", "app.main:create_app", "seed", *arguments.split()],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
-    assert result.exit_code == 0, result.output
-    assert "orders           12" in result.output
-    assert f"password: {SEED_PASSWORD}" in result.output
-    assert "--seed 5 --as-of 2026-11-01" in result.output
-    assert all(demo.email in result.output for demo in DEMO_USERS)
+    assert result.returncode == 0, result.stderr
+    output = " ".join(result.stdout.split())  # rich wraps long lines at the terminal width
+    assert "orders 12" in output
+    assert f"password: {SEED_PASSWORD}" in output
+    assert "--seed 5 --as-of 2026-11-01" in output
+    assert all(demo.email in output for demo in DEMO_USERS)
