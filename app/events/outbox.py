@@ -16,7 +16,8 @@ What one round does (while holding the lock, on one autocommit connection)
     4. Mark them dispatched. Repeat until nothing is pending, release the lock, and look once more: an event that
        committed while we held the lock (its own round found the lock taken and gave up) is picked up here.
 
-If Redis is unreachable the round stops before marking anything; ids already assigned stay, and the next round
+If Redis is unreachable (or publishing takes longer than ``PUBLISH_TIMEOUT_S``) the round stops before marking
+anything and closes its connection, which releases the lock; ids already assigned stay, and the next round
 re-publishes them first, in order. Nothing is lost, and ids never go backwards.
 
 Who runs rounds: the worker's listener (woken by ``NOTIFY order_events`` from a trigger, which PostgreSQL delivers
@@ -53,6 +54,8 @@ logger = get_logger("app.outbox")
 #: Advisory-lock key that serialises dispatch rounds across every process.
 LOCK_KEY: Final = 0x6F7574626F78  # "outbox"
 BATCH: Final = 500
+#: How long publishing one batch (Redis pipeline and email job) may take before the round gives up, lock released.
+PUBLISH_TIMEOUT_S: Final = 10.0
 #: How long the dispatch loop waits after being woken before it dispatches (latency traded for fewer rounds).
 COALESCE_DELAY: Final = 0.015
 
@@ -146,9 +149,17 @@ def _rows(records: list[Any]) -> list[_Row]:
 class OutboxDispatcher:
     """Runs dispatch rounds. Safe to call from any number of processes and tasks at once."""
 
-    def __init__(self, engine: AsyncEngine, redis: Redis, enqueue_emails: EmailEnqueuer) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis: Redis,
+        enqueue_emails: EmailEnqueuer,
+        *,
+        publish_timeout: float = PUBLISH_TIMEOUT_S,
+    ) -> None:
         self._engine = engine
         self._redis = redis
+        self._publish_timeout = publish_timeout
         self.channels = EventChannels.for_redis(redis)
         self._enqueue_emails = enqueue_emails
 
@@ -166,6 +177,10 @@ class OutboxDispatcher:
                 except BaseException:
                     # Redis down, or cancelled mid-statement (the server may hold the lock without the client knowing).
                     # A pooled connection must never keep the lock: closing it is the one sure way to release it.
+                    # ``terminate()`` is synchronous, so it happens even when the cancellation is repeated at every
+                    # await (anyio cancel scopes do that), which once left a connection checked out, idle, holding
+                    # the lock for good; telling SQLAlchemy afterwards is best effort.
+                    driver.terminate()
                     await connection.invalidate()
                     raise
                 if not locked:
@@ -181,7 +196,9 @@ class OutboxDispatcher:
                 rows = _rows(await driver.fetch(_ASSIGN, BATCH))
             if not rows:
                 return published
-            await self._publish(rows)
+            # Bounded: a round that hangs on Redis would hold the lock, and stop every other dispatcher, for good.
+            async with asyncio.timeout(self._publish_timeout):
+                await self._publish(rows)
             await driver.execute(_MARK, [r.row_id for r in rows])
             published += len(rows)
 

@@ -1,0 +1,44 @@
+"""A dispatch round that cannot publish must not keep holding the outbox lock (every other dispatcher waits on it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.events.outbox import LOCK_KEY, OutboxDispatcher
+from tests.integration.orders.conftest import Shopper
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+
+
+async def _never_returns(_: Sequence[int]) -> None:
+    await asyncio.Event().wait()
+
+
+async def test_a_round_stuck_publishing_gives_up_and_leaves_the_lock_free(
+    engine: AsyncEngine,
+    redis: Redis,
+    committed_client: httpx.AsyncClient,
+    auth_headers: AuthHeaders,
+) -> None:
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        user = await UserMaker(session)()
+        shopper = Shopper(user, auth_headers(user), await AddressMaker(session)(user))
+        product = await ProductMaker(session)(stock=5)
+    placed = await committed_client.post("/orders", json=shopper.order((product, 1)), headers=shopper.headers)
+    assert placed.status_code == 201, placed.text
+
+    # The email enqueue never returns: the round gives up after its publish timeout, and lets go of the lock.
+    with pytest.raises(TimeoutError):
+        await OutboxDispatcher(engine, redis, _never_returns, publish_timeout=0.3).dispatch()
+
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})
+        await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+        pending = await connection.scalar(text("SELECT count(*) FROM order_events WHERE dispatched_at IS NULL"))
+    assert pending == 1  # nothing marked: the next round publishes it
