@@ -160,7 +160,7 @@ async def test_events_of_a_deployment_on_another_redis_database_never_arrive(
     own_db = int(settings.redis_url.rsplit("/", 1)[1])
     product = await products(stock=5)
     async with (
-        Redis.from_url(settings.redis_url.rsplit("/", 1)[0] + f"/{own_db + 1}") as neighbour,
+        Redis.from_url(settings.redis_url.rsplit("/", 1)[0] + f"/{0 if own_db else 1}") as neighbour,
         ws_client(events_app) as client,
         aconnect_ws(f"/ws/admin/orders?token={bearer(staff)}", client) as admin_ws,
         aconnect_ws(f"/ws/orders?token={bearer(alice.headers)}", client) as alice_ws,
