@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
@@ -11,7 +14,7 @@ from litestar import Litestar
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.config import PROJECT_ROOT, Settings
 from app.core.security import TokenCodec
 from app.domain.accounts.models import User, user_roles
 from app.domain.addresses.models import Address
@@ -23,6 +26,22 @@ from app.testing.factories import (
     UserFactory,
     password_hash_for,
 )
+
+
+def run_litestar(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``litestar *args`` in a process of its own, as a user runs it, against the session's servers."""
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    environment = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "litestar", *args],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def asgi_transport(app: Litestar, **options: Any) -> httpx.ASGITransport:

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import httpx
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
+from tests.support import run_litestar
 
 
 def _users_create(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
-    env["LITESTAR_APP"] = "app.main:app"
-    return subprocess.run(
-        [sys.executable, "-m", "litestar", "users", "create", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_litestar(settings, "users", "create", *args, LITESTAR_APP="app.main:app")
 
 
 async def test_users_create_makes_an_admin_who_can_log_in(

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -21,12 +18,12 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.dev.demo import DEMO_USERS, ensure_demo_data, ensure_demo_users
 from app.events.outbox import OutboxDispatcher
 from app.testing.seed import SEED_PASSWORD, Seeder, SeedOptions, Stage
 from tests.integration.orders.conftest import Shopper
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker, run_litestar
 
 OPTIONS = SeedOptions(users=5, products=8, orders=60, seed=3, as_of=datetime(2026, 11, 1, tzinfo=UTC), batch_size=16)
 
@@ -196,21 +193,10 @@ async def test_demo_data_is_seeded_on_the_first_start_only(alchemy: SQLAlchemyAs
 
 @pytest.mark.usefixtures("committed_db")
 def test_the_seed_command_fills_the_database_and_says_what_it_did(settings: Settings) -> None:
-    # In a process of its own, as it is used (an in-process run would share this session's frozen event loop state).
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "LOG_LEVEL": "WARNING"}
+    # In a process of its own, as it is used.
     arguments = "--users 3 --products 4 --orders 12 --seed 5 --as-of 2026-11-01 --demo-users"
 
-    result = subprocess.run(
-        [sys.executable, "-m", "litestar", "--app", "app.main:create_app", "seed", *arguments.split()],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_litestar(settings, "--app", "app.main:create_app", "seed", *arguments.split(), LOG_LEVEL="WARNING")
 
     assert result.returncode == 0, result.stderr
     output = " ".join(result.stdout.split())  # rich wraps long lines at the terminal width
