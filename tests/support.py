@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
@@ -28,20 +29,43 @@ from app.testing.factories import (
 )
 
 
-def run_litestar(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``litestar *args`` in a process of its own, as a user runs it, against the session's servers."""
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_litestar(settings: Settings, *args: str, **env: str) -> CommandResult:
+    """``litestar *args`` in a process of its own, as a user runs it, against the session's servers.
+
+    Awaited, not run blocking: the session's event loop keeps running meanwhile, so a background task of a test app
+    (a dispatch round holding the outbox lock, say) can finish instead of making the command wait for it forever.
+    """
     assert settings.database_url is not None
     assert settings.redis_url is not None
     environment = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, **env}
-    return subprocess.run(
-        [sys.executable, "-m", "litestar", *args],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "litestar",
+        *args,
         cwd=PROJECT_ROOT,
         env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return CommandResult(process.returncode, stdout.decode(), stderr.decode())
+
+
+COMMAND_TIMEOUT_S = 120.0
 
 
 def asgi_transport(app: Litestar, **options: Any) -> httpx.ASGITransport:

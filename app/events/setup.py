@@ -42,6 +42,7 @@ class EventComponents:
         default_factory=lambda: [order_feed, admin_order_feed, JobsController]
     )
     dependencies: dict[str, Provide] = field(default_factory=dict)
+    worker_resources: WorkerResources | None = None
 
     @asynccontextmanager
     async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
@@ -51,6 +52,10 @@ class EventComponents:
         finally:
             await self.live.stop()
             await stop_in_process_workers(self.saq_plugin)
+            # The worker's shutdown hook stops its dispatch loop; if stopping the worker timed out or failed, the loop
+            # would go on dispatching (and taking the outbox lock) for an app that is gone.
+            if self.worker_resources is not None and self.worker_resources.dispatch_loop is not None:
+                await self.worker_resources.dispatch_loop.stop()
 
 
 async def stop_in_process_workers(plugin: SAQPlugin) -> None:
@@ -120,6 +125,7 @@ def build_event_components(
             subscriber_backlog_strategy="dropleft",
         ),
         live=live,
+        worker_resources=resources[0],
         dependencies={
             "outbox": constant(dispatcher),
             "event_channels": constant(dispatcher.channels),

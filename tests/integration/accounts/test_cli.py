@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import httpx
 
 from app.config import Settings
-from tests.support import run_litestar
+from tests.support import CommandResult, run_litestar
 
 
-def _users_create(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_litestar(settings, "users", "create", *args, LITESTAR_APP="app.main:app")
+async def _users_create(settings: Settings, *args: str) -> CommandResult:
+    return await run_litestar(settings, "users", "create", *args, LITESTAR_APP="app.main:app")
 
 
 async def test_users_create_makes_an_admin_who_can_log_in(
     settings: Settings, committed_client: httpx.AsyncClient
 ) -> None:
-    result = _users_create(settings, "--email", "Root@Example.com", "--password", "root-password-1", "--role", "admin")
+    arguments = ("--email", "Root@Example.com", "--password", "root-password-1", "--role", "admin")
+    result = await _users_create(settings, *arguments)
 
     assert result.returncode == 0, result.stderr
     login = await committed_client.post(
@@ -30,7 +29,7 @@ async def test_users_create_makes_an_admin_who_can_log_in(
 
 
 async def test_users_create_rejects_a_short_password(settings: Settings, committed_client: httpx.AsyncClient) -> None:
-    result = _users_create(settings, "--email", "x@example.com", "--password", "short", "--role", "staff")
+    result = await _users_create(settings, "--email", "x@example.com", "--password", "short", "--role", "staff")
 
     assert result.returncode != 0
     assert "8 to 128" in result.stderr + result.stdout

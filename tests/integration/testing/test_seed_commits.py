@@ -192,11 +192,11 @@ async def test_demo_data_is_seeded_on_the_first_start_only(alchemy: SQLAlchemyAs
 
 
 @pytest.mark.usefixtures("committed_db")
-def test_the_seed_command_fills_the_database_and_says_what_it_did(settings: Settings) -> None:
+async def test_the_seed_command_fills_the_database_and_says_what_it_did(settings: Settings) -> None:
     # In a process of its own, as it is used.
-    arguments = "--users 3 --products 4 --orders 12 --seed 5 --as-of 2026-11-01 --demo-users"
+    arguments = "seed --users 3 --products 4 --orders 12 --seed 5 --as-of 2026-11-01 --demo-users"
 
-    result = run_litestar(settings, "--app", "app.main:create_app", "seed", *arguments.split(), LOG_LEVEL="WARNING")
+    result = await run_litestar(settings, "--app", "app.main:create_app", *arguments.split(), LOG_LEVEL="WARNING")
 
     assert result.returncode == 0, result.stderr
     output = " ".join(result.stdout.split())  # rich wraps long lines at the terminal width
