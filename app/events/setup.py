@@ -38,11 +38,11 @@ class EventComponents:
     saq_plugin: SAQPlugin
     channels: ChannelsPlugin
     live: LiveConnections
+    worker_resources: WorkerResources
     route_handlers: list[ControllerRouterHandler] = field(
         default_factory=lambda: [order_feed, admin_order_feed, JobsController]
     )
     dependencies: dict[str, Provide] = field(default_factory=dict)
-    worker_resources: WorkerResources | None = None
 
     @asynccontextmanager
     async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
@@ -54,7 +54,7 @@ class EventComponents:
             await stop_in_process_workers(self.saq_plugin)
             # The worker's shutdown hook stops its dispatch loop; if stopping the worker timed out or failed, the loop
             # would go on dispatching (and taking the outbox lock) for an app that is gone.
-            if self.worker_resources is not None and self.worker_resources.dispatch_loop is not None:
+            if self.worker_resources.dispatch_loop is not None:
                 await self.worker_resources.dispatch_loop.stop()
 
 

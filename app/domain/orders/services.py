@@ -4,7 +4,7 @@ Every write here is one explicit transaction that the method commits itself, or 
 own); a raised :class:`DomainError` leaves the transaction uncommitted, and the request's session is rolled back
 when it closes — nothing is reserved, no key is stored. Statements are SQLAlchemy Core on the hot paths so the
 number of round trips is fixed by the code, not by when the ORM decides to flush: placing an order costs the same
-few statements for 1 line or 50, and the rows it locks are held for two round trips only (the write, the commit).
+few statements for 1 line or 50, and holds its product locks for the length of one statement only.
 """
 
 from __future__ import annotations
@@ -167,19 +167,6 @@ def _order_read(row: Any) -> OrderRead:
     )
 
 
-def _event_row(
-    order_id: uuid.UUID, user_id: uuid.UUID, status: str, previous: str | None, at: datetime
-) -> dict[str, Any]:
-    return {
-        "type": "order_created" if previous is None else "order_status_changed",
-        "order_id": order_id,
-        "user_id": user_id,
-        "status": status,
-        "previous_status": previous,
-        "at": at,
-    }
-
-
 async def _claim_idempotency_key(
     tx: Transaction, user_id: uuid.UUID, key: str, request_hash: str, now: datetime
 ) -> PlacedOrder | None:
@@ -251,9 +238,11 @@ _PLACE_ORDER: Final = Prepared(
     FROM go LEFT JOIN locked ON true
     """)
 )
-_INSERT_EVENT: Final = Prepared(
+#: The ``order_status_changed`` event of a move made in a transaction (:meth:`OrderService._transition`).
+_INSERT_STATUS_EVENT: Final = Prepared(
     insert(OrderEvent).values(
-        {name: bindparam(name) for name in ("type", "order_id", "user_id", "status", "previous_status", "at")}
+        type="order_status_changed",
+        **{name: bindparam(name) for name in ("order_id", "user_id", "status", "previous_status", "at")},
     )
 )
 _claim = pg_insert(IdempotencyKey).values(
@@ -535,8 +524,14 @@ class OrderService(Service[Order]):
                 await return_stock(tx, {line["product_id"]: line["quantity"] for line in lines})
             now = _now()
             await _SET_STATUS.execute(tx, order_id=order_id, status=target.value, now=now)
-            event = _event_row(order_id, current_row["user_id"], target.value, current.value, now)
-            await _INSERT_EVENT.execute(tx, **event)
+            await _INSERT_STATUS_EVENT.execute(
+                tx,
+                order_id=order_id,
+                user_id=current_row["user_id"],
+                status=target.value,
+                previous_status=current.value,
+                at=now,
+            )
             row = await _orders_query(by_id=True).fetchrow(tx, order_id=order_id)
         assert row is not None  # it was locked and changed a moment ago, and orders are never deleted
         return _order_read(row)
