@@ -12,9 +12,10 @@ What one round does (while holding the lock, on one autocommit connection)
     1. Re-publish rows that have an id but no ``dispatched_at`` (a previous dispatcher died or Redis was down).
     2. Give ids to new committed rows (one ``UPDATE … RETURNING`` statement: atomic).
     3. Publish them in id order: one pipelined Redis round trip for the WebSocket channels, and one SAQ email job
-       per event, keyed by the row id so a repeat does not enqueue a second email while the first is pending.
-    4. Mark them dispatched. Repeat until nothing is pending, release the lock, and look once more: an event that
-       committed while we held the lock (its own round found the lock taken and gave up) is picked up here.
+       for the batch, keyed by its first row so a repeat does not enqueue a second job while the first is pending.
+    4. Mark them dispatched; repeat 2 to 4 while a full batch came back. Then release the lock and look once more: an
+       event that committed while we held the lock (its own round found the lock taken and gave up) is picked up
+       here. The dispatch loop skips that last look: the commit's notification wakes it anyway.
 
 If Redis is unreachable (or publishing takes longer than ``PUBLISH_TIMEOUT_S``) the round stops before marking
 anything and closes its connection, which releases the lock; ids already assigned stay, and the next round
@@ -23,6 +24,11 @@ re-publishes them first, in order. Nothing is lost, and ids never go backwards.
 Who runs rounds: the worker's listener (woken by ``NOTIFY order_events`` from a trigger, which PostgreSQL delivers
 only on commit, with a 1 s poll as a fallback), the worker's cron sweep, and an API process that serves an order
 timeline with undispatched rows.
+
+Batching: a round costs about the same statements, Redis round trips and one email job whether it carries one event
+or hundreds, so the listener waits ``COALESCE_DELAY`` after a wake-up and starts rounds at most every
+``ROUND_INTERVAL``. An event after a quiet spell goes out within about 15 ms; under a steady stream each round
+carries everything that committed in the last 50 ms, and the worker's cost per event falls as the rate rises.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ BATCH: Final = 500
 PUBLISH_TIMEOUT_S: Final = 10.0
 #: How long the dispatch loop waits after being woken before it dispatches (latency traded for fewer rounds).
 COALESCE_DELAY: Final = 0.015
+#: The least time between the starts of two rounds of one dispatch loop (under load, rounds carry more events).
+ROUND_INTERVAL: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +171,12 @@ class OutboxDispatcher:
         self.channels = EventChannels.for_redis(redis)
         self._enqueue_emails = enqueue_emails
 
-    async def dispatch(self) -> int:
-        """One round (see the module docstring). Returns how many events were published; 0 if another holds the lock."""
+    async def dispatch(self, *, look_again: bool = True) -> int:
+        """One round (see the module docstring). Returns how many events were published; 0 if another holds the lock.
+
+        ``look_again=False`` skips the look for events that committed while the lock was held (for a caller that is
+        woken by their notification anyway).
+        """
         published = 0
         while True:
             async with self._engine.connect() as connection:
@@ -184,23 +196,26 @@ class OutboxDispatcher:
                     await connection.invalidate()
                     raise
                 if not locked:
-                    return published  # the holder re-checks for pending rows after it lets go
-                if not await driver.fetchval(_ANY_PENDING):
+                    # The holder looks for pending rows after it lets go, or (a dispatch loop) is woken by their NOTIFY.
+                    return published
+                if not look_again or not await driver.fetchval(_ANY_PENDING):
                     return published
 
     async def _drain(self, driver: asyncpg.Connection) -> int:
         published = 0
-        while True:
-            rows = _rows(await driver.fetch(_LEFTOVERS, BATCH))
-            if not rows:
-                rows = _rows(await driver.fetch(_ASSIGN, BATCH))
-            if not rows:
-                return published
-            # Bounded: a round that hangs on Redis would hold the lock, and stop every other dispatcher, for good.
-            async with asyncio.timeout(self._publish_timeout):
-                await self._publish(rows)
-            await driver.execute(_MARK, [r.row_id for r in rows])
-            published += len(rows)
+        # Leftovers (ids without dispatched_at) come only from a round that failed: re-published first, in order.
+        for statement in (_LEFTOVERS, _ASSIGN):
+            while True:
+                rows = _rows(await driver.fetch(statement, BATCH))
+                if rows:
+                    # Bounded: a round that hangs on Redis would hold the lock, and stop every dispatcher, for good.
+                    async with asyncio.timeout(self._publish_timeout):
+                        await self._publish(rows)
+                    await driver.execute(_MARK, [r.row_id for r in rows])
+                    published += len(rows)
+                if len(rows) < BATCH:
+                    break  # all there was when the statement ran
+        return published
 
     async def _publish(self, rows: list[_Row]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -256,16 +271,20 @@ class DispatchLoop:
 
     async def _run(self) -> None:
         listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        loop = asyncio.get_running_loop()
         failures = 0
+        last_round = -ROUND_INTERVAL
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._interval)
-                # Let a burst of commits gather: one round for many events costs the same statements as for one.
-                await asyncio.sleep(COALESCE_DELAY)
+                # Let commits gather: one round for many events costs the same statements as a round for one.
+                await asyncio.sleep(max(COALESCE_DELAY, last_round + ROUND_INTERVAL - loop.time()))
                 self._wake.clear()
+                last_round = loop.time()
                 try:
-                    await self._dispatcher.dispatch()
+                    # Events that commit during the round notify, which sets ``_wake`` again: no need to look.
+                    await self._dispatcher.dispatch(look_again=False)
                     failures = 0
                 except Exception as exc:  # noqa: BLE001 - keep dispatching through outages
                     failures += 1

@@ -21,6 +21,7 @@ _TEMPLATES: Final = Environment(
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    auto_reload=False,  # the templates ship with the code: no stat() of each file on every email
 )
 
 _STATUS_WORDS: Final = {

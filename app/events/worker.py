@@ -24,7 +24,7 @@ from litestar_saq import CronJob, QueueConfig, SAQConfig, SAQPlugin
 from prometheus_client import Gauge
 from saq.types import Context
 from sqlalchemy import BigInteger, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -32,8 +32,9 @@ from app.core.logging import get_logger
 from app.db.prepared import DirectPool, Prepared
 from app.db.urls import asyncpg_dsn
 from app.domain.accounts.models import User
-from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
+from app.domain.orders.models import IdempotencyKey, Order, OrderEvent
 from app.domain.orders.schemas import format_usd
+from app.domain.orders.services import lines_of
 from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.templates import EmailLine, OrderEmail, render_order_email
@@ -73,6 +74,7 @@ class WorkerResources:
 
 # --------------------------------------------------------------------------------------------------------- jobs
 
+#: The events of a batch not emailed yet, each with what its email shows: one statement for the whole batch.
 _EMAIL_EVENTS: Final = Prepared(
     select(
         OrderEvent.id,
@@ -84,16 +86,12 @@ _EMAIL_EVENTS: Final = Prepared(
         Order.shipping_address,
         User.email,
         User.full_name,
+        lines_of(OrderEvent.order_id),
     )
     .join(Order, Order.id == OrderEvent.order_id)
     .join(User, User.id == OrderEvent.user_id)
     .where(OrderEvent.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))), OrderEvent.emailed_at.is_(None))
     .order_by(OrderEvent.id)
-)
-_EMAIL_LINES: Final = Prepared(
-    select(OrderItem.order_id, OrderItem.product_name, OrderItem.quantity, OrderItem.price_cents)
-    .where(OrderItem.order_id == func.any(bindparam("order_ids", type_=ARRAY(UUID(as_uuid=True)))))
-    .order_by(OrderItem.order_id, OrderItem.id)
 )
 _MARK_EMAILED: Final = Prepared(
     update(OrderEvent)
@@ -148,37 +146,30 @@ def _recipient_name(row: Any) -> str:
 
 
 async def _load_emails(pool: DirectPool, event_row_ids: Sequence[int]) -> list[tuple[int, OrderEmail]]:
-    """The emails still to send for these events (two statements for the whole batch)."""
-    rows = await _EMAIL_EVENTS.fetch(pool, ids=list(event_row_ids))
-    if not rows:
-        return []
-    lines: dict[Any, list[EmailLine]] = {}
-    for line in await _EMAIL_LINES.fetch(pool, order_ids=list({row["order_id"] for row in rows})):
-        lines.setdefault(line["order_id"], []).append(
-            EmailLine(
-                name=line["product_name"],
-                quantity=line["quantity"],
-                unit_price=format_usd(line["price_cents"]),
-                line_total=format_usd(line["price_cents"] * line["quantity"]),
-            )
-        )
+    """The emails still to send for these events."""
     return [
         (
             row["id"],
             OrderEmail(
                 kind=row["type"],
                 to=row["email"],
-                recipient_name=row["full_name"]
-                or str(row["shipping_address"].get("recipient_name", ""))
-                or row["email"],
+                recipient_name=_recipient_name(row),
                 order_id=str(row["order_id"]),
                 status=row["status"],
                 previous_status=row["previous_status"],
-                lines=lines.get(row["order_id"], []),
+                lines=[
+                    EmailLine(
+                        name=name,
+                        quantity=quantity,
+                        unit_price=format_usd(price_cents),
+                        line_total=format_usd(price_cents * quantity),
+                    )
+                    for _, _, name, quantity, price_cents in row["lines"] or ()
+                ],
                 total=format_usd(row["total_cents"]),
             ),
         )
-        for row in rows
+        for row in await _EMAIL_EVENTS.fetch(pool, ids=list(event_row_ids))
     ]
 
 

@@ -67,7 +67,7 @@ _EVENT_COLUMNS: Final = (
 )
 
 
-def _lines_of(order_id: Any) -> Any:
+def lines_of(order_id: Any) -> Any:
     """Each order's lines as a JSON array of ``[id, product_id, product_name, quantity, price_cents]``, oldest first."""
     return (
         select(
@@ -90,7 +90,7 @@ def _lines_of(order_id: Any) -> Any:
     )
 
 
-_LINES: Final = _lines_of(Order.id)
+_LINES: Final = lines_of(Order.id)
 
 
 def _conditions(*, by_id: bool = False, by_user: bool = False, by_status: bool = False) -> list[Any]:
@@ -317,7 +317,7 @@ _move_event = insert(OrderEvent).from_select(
 #: (a compare-and-set against the status table's sources), record the event, and return the order with its lines —
 #: or, if it may not move, its current status. No row: no such order.
 _MOVE: Final = Prepared(
-    select(_current.c.status.label("previous_status"), *_moved.c, _lines_of(_moved.c.id))
+    select(_current.c.status.label("previous_status"), *_moved.c, lines_of(_moved.c.id))
     .select_from(_current.outerjoin(_moved, true()))
     .add_cte(_move_event.cte("move_event"))
 )
