@@ -29,7 +29,6 @@ from app.core.errors import Conflict, DomainError, FieldError, NotFound
 from app.core.pagination import Page, PageParams
 from app.db.prepared import DirectPool, Prepared, Transaction, transaction
 from app.db.services import Service
-from app.domain.addresses.models import Address
 from app.domain.addresses.schemas import AddressRead
 from app.domain.catalog.stock import LockedProduct, return_stock
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
@@ -188,27 +187,40 @@ async def _claim_idempotency_key(
     raise Conflict("idempotency_key_busy", "A request with this Idempotency-Key is still being processed")
 
 
-_OWNED_ADDRESS: Final = Prepared(
-    select(*(getattr(Address, name) for name in AddressRead.__struct_fields__)).where(
-        Address.id == bindparam("address_id"), Address.user_id == bindparam("user_id"), Address.deleted_at.is_(None)
+#: The caller's shipping address as the order's snapshot, built by PostgreSQL: the fields of ``AddressRead``, with
+#: ``created_at`` written exactly as msgspec writes datetimes (RFC 3339 in UTC, ``Z``, microseconds only when there
+#: are any), so a snapshot reads the same whichever side built it (the seed command builds them in Python).
+_SNAPSHOT_CREATED_AT: Final = (
+    "to_char(a.created_at AT TIME ZONE 'UTC', CASE WHEN date_part('microseconds', a.created_at)::bigint % 1000000 = 0"
+    """ THEN 'YYYY-MM-DD"T"HH24\\:MI\\:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24\\:MI\\:SS.US"Z"' END)"""
+)
+_SNAPSHOT: Final = "jsonb_build_object({})".format(
+    ", ".join(
+        f"'{name}', {_SNAPSHOT_CREATED_AT if name == 'created_at' else 'a.' + name}"
+        for name in AddressRead.__struct_fields__
     )
 )
 #: Placing an order, as one statement (atomic on its own, so no transaction round trips hold the product locks):
 #:
+#: * ``address`` is the caller's address (not deleted) as the order's snapshot; without it nothing else happens;
 #: * ``locked`` locks the order's products in id order (see :mod:`app.domain.catalog.stock` for why that order);
 #: * ``lines`` keeps the requested lines whose product is active and has the stock, priced and named from the locked
 #:   rows; the order goes ahead only if that is every requested line (``go``);
 #: * then, all or nothing: take the stock, insert the order with its total, its lines and its ``order_created``
 #:   event (PostgreSQL runs every data-modifying CTE, and checks the foreign keys at the statement's end);
-#: * the answer is whether it was placed, with the locked products, from which a refusal names every bad line.
+#: * the answer is whether it was placed, the snapshot (none: no such address of the caller's), and the locked
+#:   products, from which a refusal names every bad line.
 _PLACE_ORDER: Final = Prepared(
-    text("""
-    WITH requested AS (
+    text(f"""
+    WITH address AS (
+        SELECT {_SNAPSHOT} AS snapshot FROM addresses AS a
+        WHERE a.id = CAST(:address_id AS uuid) AND a.user_id = CAST(:user_id AS uuid) AND a.deleted_at IS NULL
+    ), requested AS (
         SELECT * FROM unnest(CAST(:item_ids AS uuid[]), CAST(:product_ids AS uuid[]), CAST(:quantities AS integer[]))
             AS r(item_id, product_id, quantity)
     ), locked AS (
         SELECT id, name, price_cents, stock, is_active FROM products
-        WHERE id = ANY(CAST(:product_ids AS uuid[])) ORDER BY id FOR UPDATE
+        WHERE id = ANY(CAST(:product_ids AS uuid[])) AND EXISTS (SELECT FROM address) ORDER BY id FOR UPDATE
     ), lines AS (
         SELECT r.item_id, r.product_id, p.name, p.price_cents, r.quantity
         FROM requested AS r JOIN locked AS p ON p.id = r.product_id
@@ -221,7 +233,7 @@ _PLACE_ORDER: Final = Prepared(
     ), new_order AS (
         INSERT INTO orders (id, user_id, status, total_cents, shipping_address, created_at, updated_at)
         SELECT CAST(:order_id AS uuid), CAST(:user_id AS uuid), 'pending',
-               (SELECT sum(price_cents * quantity) FROM lines), CAST(:shipping_address AS jsonb),
+               (SELECT sum(price_cents * quantity) FROM lines), (SELECT snapshot FROM address),
                CAST(:now AS timestamptz), CAST(:now AS timestamptz)
         FROM go WHERE go.placed
     ), new_items AS (
@@ -234,9 +246,10 @@ _PLACE_ORDER: Final = Prepared(
                CAST(:now AS timestamptz)
         FROM go WHERE go.placed
     )
-    SELECT go.placed, locked.id, locked.name, locked.price_cents, locked.stock, locked.is_active
+    SELECT go.placed, (SELECT snapshot FROM address) AS shipping_address,
+           locked.id, locked.name, locked.price_cents, locked.stock, locked.is_active
     FROM go LEFT JOIN locked ON true
-    """)
+    """)  # noqa: S608 - the snapshot expression is built from constants
 )
 #: The ``order_status_changed`` event of a move made in a transaction (:meth:`OrderService._transition`).
 _INSERT_STATUS_EVENT: Final = Prepared(
@@ -344,10 +357,8 @@ class OrderService(Service[Order]):
         the other sees the stored response (same body → replay, different body → 409); if it rolls back (any 4xx),
         the other proceeds as if it were first. An expired key (older than 24 h) is claimed afresh.
 
-        Round trips, whatever the number of lines: the address, then the one statement that locks, checks and
-        writes (``_PLACE_ORDER``); with a key, also the claim and storing the response, all in one transaction. The
-        address is read before the products are locked: an address deleted in that moment still ends up on the
-        order, as the snapshot it is anyway.
+        Round trips, whatever the number of lines: one statement that reads the address, locks, checks and writes
+        (``_PLACE_ORDER``); with a key, also the claim and storing the response, all in one transaction.
         """
         _reject_duplicate_products(data)
         if idempotency_key is None:
@@ -366,22 +377,14 @@ class OrderService(Service[Order]):
     async def _place(
         self, source: DirectPool | AsyncSession | Transaction, user_id: uuid.UUID, data: OrderCreate, now: datetime
     ) -> tuple[uuid.UUID, bytes]:
-        """Check the address, place the order (committed, unless ``source`` is a transaction) and serialise it."""
-        address = await _OWNED_ADDRESS.fetchrow(source, address_id=data.shipping_address_id, user_id=user_id)
-        if address is None:
-            raise DomainError(
-                "address_not_found",
-                "The shipping address does not exist or is not yours",
-                errors=[FieldError(field="shipping_address_id", message="Unknown address")],
-            )
-        snapshot = AddressRead(*address)
+        """Place the order (committed, unless ``source`` is a transaction) and serialise it."""
         order_id = uuid7()
         item_ids = [uuid7() for _ in data.items]
         params = {
             "order_id": order_id,
             "user_id": user_id,
+            "address_id": data.shipping_address_id,
             "now": now,
-            "shipping_address": msgspec.json.encode(snapshot).decode(),
             "item_ids": item_ids,
             "product_ids": [line.product_id for line in data.items],
             "quantities": [line.quantity for line in data.items],
@@ -390,7 +393,14 @@ class OrderService(Service[Order]):
             rows = await _PLACE_ORDER.fetch(source, **params)
         else:
             rows = await _PLACE_ORDER.fetch_committed(source, **params)
-        products = {row["id"]: LockedProduct(*tuple(row)[1:]) for row in rows if row["id"] is not None}
+        snapshot = rows[0]["shipping_address"]
+        if snapshot is None:
+            raise DomainError(
+                "address_not_found",
+                "The shipping address does not exist or is not yours",
+                errors=[FieldError(field="shipping_address_id", message="Unknown address")],
+            )
+        products = {row["id"]: LockedProduct(*tuple(row)[2:]) for row in rows if row["id"] is not None}
         if not rows[0]["placed"]:
             _check_availability(data, products)  # names every unavailable or short line
             raise RuntimeError("the order was refused although every line passes the checks")
@@ -411,7 +421,7 @@ class OrderService(Service[Order]):
             user_id=user_id,
             status=OrderStatus.PENDING,
             items=items,
-            shipping_address=msgspec.to_builtins(snapshot),
+            shipping_address=snapshot,
             total_cents=total,
             total_usd=format_usd(total),
             created_at=now,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.catalog.models import Product
 from app.domain.orders.models import Order, OrderEvent
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker
+from tests.support import AddressMaker, ProductMaker
 
 
 async def _stock(db: AsyncSession, product: Product) -> int:
@@ -50,6 +52,37 @@ async def test_new_order_is_pending_with_snapshots_and_totals(
     assert order["shipping_address"]["id"] == str(shopper.address.id)
     assert order["shipping_address"]["city"] == shopper.address.city
     assert order["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [datetime(2026, 3, 1, 9, 30, tzinfo=UTC), datetime(2026, 3, 1, 9, 30, 5, 120000, tzinfo=UTC)],
+    ids=["whole-second", "fractional"],
+)
+async def test_the_address_snapshot_is_the_address_as_the_api_shows_it(
+    client: httpx.AsyncClient,
+    shopper: Shopper,
+    make_product: ProductMaker,
+    make_address: AddressMaker,
+    created_at: datetime,
+) -> None:
+    """PostgreSQL builds the snapshot; it must read exactly like the address endpoint (and the seeded snapshots)."""
+    address = await make_address(shopper.user, created_at=created_at, line2=None)
+    shown = (await client.get(f"/addresses/{address.id}", headers=shopper.headers)).json()
+
+    response = await client.post(
+        "/orders",
+        json={
+            "items": [{"product_id": str((await make_product(stock=1)).id), "quantity": 1}],
+            "shipping_address_id": str(address.id),
+        },
+        headers=shopper.headers,
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["shipping_address"] == shown
+    stored = (await client.get(f"/orders/{response.json()['id']}", headers=shopper.headers)).json()
+    assert stored["shipping_address"] == shown
 
 
 async def test_placing_an_order_takes_its_stock(
