@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
+from app.db.shared_reads import SharedReads
 from app.db.urls import asyncpg_dsn
 
 __all__ = ("DirectPool", "Prepared", "StatementSource", "Transaction", "driver_connection", "transaction")
@@ -51,6 +52,8 @@ class DirectPool:
         self._dsn = asyncpg_dsn(database_url)
         self._size = size
         self._pool: asyncpg.Pool | None = None
+        #: Identical concurrent reads share round trips, never answering with rows older than the request.
+        self.shared = SharedReads()
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -195,6 +198,20 @@ class Prepared:
         args = self._args(params)
         rows: list[asyncpg.Record] = await (await self._runner(source, args)).fetch(self.sql, *args)
         return rows
+
+    async def fetch_shared(self, source: StatementSource, **params: Any) -> list[asyncpg.Record]:
+        """:meth:`fetch` for a read-only statement: on the pool, identical fetches in flight together share round
+        trips (see :mod:`app.db.shared_reads`); elsewhere (a session or transaction) just :meth:`fetch`."""
+        if not isinstance(source, DirectPool):
+            return await self.fetch(source, **params)
+        args = self._args(params)
+        pool = source.pool
+
+        async def load() -> list[asyncpg.Record]:
+            rows: list[asyncpg.Record] = await pool.fetch(self.sql, *args)
+            return rows
+
+        return await source.shared.read((self.sql, *args), load)
 
     async def fetchrow(self, source: StatementSource, **params: Any) -> asyncpg.Record | None:
         args = self._args(params)

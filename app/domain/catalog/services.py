@@ -97,14 +97,16 @@ class ProductService(Service[Product]):
         ``q`` matches name or sku case-insensitively as a substring (served by the trigram indexes);
         ``in_stock=True`` keeps products with stock, ``False`` those without. The page and its total come back in one
         round trip (the total as an uncorrelated sub-select, computed once from the index, not with a window over
-        every matching row); only a page past the end needs a second statement for the total.
+        every matching row); only a page past the end needs a second statement for the total. Identical page reads
+        in flight together share round trips, never answering with rows read before the request
+        (:mod:`app.db.shared_reads`): the first page of the catalog is what every visitor asks for at once.
         """
         term = (q or "").strip()
         page, count = _page_queries(bool(term), in_stock)
         params = {"pattern": _contains(term), "limit": paging.per_page, "offset": paging.offset}
         if not term:
             del params["pattern"]
-        rows = await page.fetch(self.direct, **params)
+        rows = await page.fetch_shared(self.direct, **params)
         if rows:
             total = rows[0]["total"]
         else:
