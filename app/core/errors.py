@@ -260,8 +260,17 @@ def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException
     return _handle_domain_error(request, InvalidRequest(_field_errors(exc.extra)))
 
 
+#: What Litestar raises (as a plain 500) when the client hangs up while its request body is being read.
+_CLIENT_GONE: Final = "client disconnected prematurely"
+#: nginx's "client closed request": nobody reads the response; the logs and metrics must not count it as a 5xx.
+CLIENT_CLOSED_REQUEST: Final = 499
+
+
 def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ProblemDetail]:
     status = exc.status_code
+    if status == 500 and exc.detail == _CLIENT_GONE:
+        logger.info("client_disconnected")
+        return problem_response(request, CLIENT_CLOSED_REQUEST, code="client_closed_request", detail=exc.detail)
     headers: dict[str, str] = dict(exc.headers or {})
     detail = exc.detail
     code: str | None = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
+from litestar.types import Message
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "request_id"}
 
@@ -101,3 +104,36 @@ async def test_nul_in_a_search_is_422(client: httpx.AsyncClient, make_user, auth
     response = await client.get("/admin/users", params={"q": "a\x00b"}, headers=auth_headers(admin))
 
     _assert_problem(response, 422, "validation_failed")
+
+
+async def test_a_client_that_hangs_up_mid_body_is_recorded_as_499_not_as_a_server_error(app: Litestar) -> None:
+    """Litestar reports a client gone while its body is read as a 500; nobody gets the answer, and it is no bug."""
+    events: Iterator[dict[str, Any]] = iter(
+        [{"type": "http.request", "body": b'{"email": "a', "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[Message] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(events)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/auth/login",
+        "raw_path": b"/auth/login",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), (b"content-length", b"64")],
+        "client": ("203.0.113.9", 5555),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499]
