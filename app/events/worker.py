@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.core.logging import get_logger
 from app.db.prepared import DirectPool, Prepared
-from app.db.urls import asyncpg_dsn
 from app.domain.accounts.models import User
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent
 from app.domain.orders.schemas import format_usd
@@ -127,7 +126,7 @@ class EmailDeliveryError(Exception):
 
 
 async def sweep_outbox(ctx: Context) -> dict[str, Any]:
-    """Cron safety net: dispatch anything the listener left behind (e.g. every worker was down for a while)."""
+    """Cron safety net: dispatch anything the dispatch loops left behind (e.g. every worker was down a while)."""
     resources: WorkerResources = ctx["orders"]  # type: ignore[typeddict-item]
     return {"published": await resources.dispatcher.dispatch()}
 
@@ -201,8 +200,7 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
         resources = get_resources()
         ctx["orders"] = resources  # type: ignore[typeddict-unknown-key]
         await resources.pool.open()
-        assert settings.database_url is not None
-        resources.dispatch_loop = DispatchLoop(resources.dispatcher, asyncpg_dsn(settings.database_url))
+        resources.dispatch_loop = DispatchLoop(resources.dispatcher)
         resources.dispatch_loop.start()
         logger.info("worker_started", queue=QUEUE_NAME, in_process=settings.worker_in_process)
 
