@@ -211,7 +211,8 @@ class Prepared:
             rows: list[asyncpg.Record] = await pool.fetch(self.sql, *args)
             return rows
 
-        return await source.shared.read((self.sql, *args), load)
+        key = (self.sql, *(tuple(arg) if isinstance(arg, list) else arg for arg in args))
+        return await source.shared.read(key, load)
 
     async def fetchrow(self, source: StatementSource, **params: Any) -> asyncpg.Record | None:
         args = self._args(params)
