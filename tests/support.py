@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
 from litestar import Litestar
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import PROJECT_ROOT, Settings
 from app.core.security import TokenCodec
@@ -138,3 +140,49 @@ class AddressMaker:
         self.session.add(address)
         await self.session.commit()
         return address
+
+
+# Savepoints are the test harness's isolation, not the application's work.
+_HARNESS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+#: asyncpg's own queries when a connection first meets a type (once per connection, not per request).
+_INTROSPECTION = re.compile(r"typeinfo_tree|set_config\('jit'|current_setting\('jit'\)")
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements the app runs meanwhile through ``engine``'s sessions (prepared ones included)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(_HARNESS):
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def count_driver_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements run on asyncpg connections ``engine`` hands out meanwhile (SQL sent to the driver directly)."""
+    statements: list[str] = []
+    drivers: list[Any] = []
+
+    def log(record: Any) -> None:
+        if not _INTROSPECTION.search(record.query):
+            statements.append(record.query)
+
+    def on_checkout(_dbapi: Any, connection_record: Any, _proxy: Any) -> None:
+        driver = connection_record.driver_connection
+        driver.add_query_logger(log)
+        drivers.append(driver)
+
+    event.listen(engine.sync_engine, "checkout", on_checkout)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "checkout", on_checkout)
+        for driver in drivers:
+            driver.remove_query_logger(log)

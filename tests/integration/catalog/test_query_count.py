@@ -3,33 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support import ProductMaker
-
-# Savepoints are the test harness's isolation, not the application's work.
-_HARNESS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
-
-
-@contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith(_HARNESS):
-            statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+from tests.support import ProductMaker, count_statements
 
 
 async def test_list_statement_count_does_not_depend_on_page_size(
