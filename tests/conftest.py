@@ -212,7 +212,7 @@ async def committed_db(app: Litestar, alchemy: SQLAlchemyAsyncConfig, engine: As
 
 
 _LOCK_HOLDERS = """
-    SELECT pid, application_name, state, now() - xact_start AS open_for, left(query, 200)
+    SELECT pid, application_name, state, wait_event_type, wait_event, now() - xact_start AS open_for, left(query, 200)
     FROM pg_stat_activity
     WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()
 """

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -173,32 +173,39 @@ class OutboxDispatcher:
     async def dispatch(self, *, look_again: bool = True) -> int:
         """One round (see the module docstring). Returns how many events were published; 0 if another holds the lock.
 
-        ``look_again=False`` skips the look for events that committed while the lock was held (for a caller that is
-        woken by their notification anyway).
+        ``look_again=False`` skips the look for events that committed while the lock was held (for a caller that
+        looks again soon anyway, like the dispatch loop).
         """
         published = 0
         while True:
-            async with self._engine.connect() as connection:
-                driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
-                try:
-                    locked = bool(await driver.fetchval(_TRY_LOCK, LOCK_KEY))
-                    if locked:
-                        published += await self._drain(driver)
-                        await driver.fetchval(_UNLOCK_ALL)
-                except BaseException:
-                    # Redis down, or cancelled mid-statement (the server may hold the lock without the client knowing).
-                    # A pooled connection must never keep the lock: closing it is the one sure way to release it.
-                    # ``terminate()`` is synchronous, so it happens even when the cancellation is repeated at every
-                    # await (anyio cancel scopes do that), which once left a connection checked out, idle, holding
-                    # the lock for good; telling SQLAlchemy afterwards is best effort.
-                    driver.terminate()
-                    await connection.invalidate()
-                    raise
-                if not locked:
+            async with self._driver() as driver:
+                if not await driver.fetchval(_TRY_LOCK, LOCK_KEY):
                     # The holder looks for pending rows after it lets go (a dispatch loop: at its next poll).
                     return published
+                published += await self._drain(driver)
+                await driver.fetchval(_UNLOCK_ALL)
                 if not look_again or not await driver.fetchval(_ANY_PENDING):
                     return published
+
+    @contextlib.asynccontextmanager
+    async def _driver(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's asyncpg driver, closed outright if the block fails or is cancelled.
+
+        Redis down, or cancelled mid-statement: the server may still be inside the statement's implicit transaction,
+        holding its table locks or the outbox lock, without the client knowing (a cancelled poll once kept
+        ``order_events`` locked until the connection was closed). A pooled connection must never go back like that,
+        and closing it is the one sure way out. ``terminate()`` is synchronous, so it happens even when the
+        cancellation is repeated at every await (anyio cancel scopes do that), which once left a connection checked
+        out, idle, holding the lock for good; telling SQLAlchemy afterwards is best effort.
+        """
+        async with self._engine.connect() as connection:
+            driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            except BaseException:
+                driver.terminate()
+                await connection.invalidate()
+                raise
 
     async def _drain(self, driver: asyncpg.Connection) -> int:
         published = 0
@@ -228,13 +235,11 @@ class OutboxDispatcher:
 
     async def any_pending(self) -> bool:
         """Whether any committed event is not dispatched yet (an index-only look at the undispatched rows)."""
-        async with self._engine.connect() as connection:
-            driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        async with self._driver() as driver:
             return bool(await driver.fetchval(_ANY_PENDING))
 
     async def has_pending(self, order_id: uuid.UUID) -> bool:
-        async with self._engine.connect() as connection:
-            driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        async with self._driver() as driver:
             return bool(await driver.fetchval(_ORDER_PENDING, order_id))
 
     async def settle(self, order_id: uuid.UUID, *, within: float = 2.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import httpx
@@ -42,3 +43,21 @@ async def test_a_round_stuck_publishing_gives_up_and_leaves_the_lock_free(
         await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
         pending = await connection.scalar(text("SELECT count(*) FROM order_events WHERE dispatched_at IS NULL"))
     assert pending == 1  # nothing marked: the next round publishes it
+
+
+async def test_polls_cancelled_at_any_point_leave_no_lock_on_the_outbox(
+    engine: AsyncEngine, redis: Redis, committed_db: None
+) -> None:
+    """A poll cancelled mid-statement (the worker stopping) once kept order_events locked, so TRUNCATE waited."""
+    dispatcher = OutboxDispatcher(engine, redis, _never_returns)
+    for steps in range(40):  # cancel after 0, 1, 2, ... turns of the loop: every point of the exchange
+        poll = asyncio.create_task(dispatcher.any_pending())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll
+
+    async with engine.begin() as connection:
+        await connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+        await connection.execute(text("LOCK TABLE order_events IN ACCESS EXCLUSIVE MODE"))
