@@ -149,6 +149,15 @@ _INTROSPECTION = re.compile(r"typeinfo_tree|set_config\('jit'|current_setting\('
 
 
 @contextmanager
+def _listening(engine: AsyncEngine, identifier: str, listener: Callable[..., None]) -> Iterator[None]:
+    event.listen(engine.sync_engine, identifier, listener)
+    try:
+        yield
+    finally:
+        event.remove(engine.sync_engine, identifier, listener)
+
+
+@contextmanager
 def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
     """The statements the app runs meanwhile through ``engine``'s sessions (prepared ones included)."""
     statements: list[str] = []
@@ -157,11 +166,8 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         if not statement.lstrip().upper().startswith(_HARNESS):
             statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with _listening(engine, "before_cursor_execute", record):
         yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 @contextmanager
@@ -179,10 +185,9 @@ def count_driver_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         driver.add_query_logger(log)
         drivers.append(driver)
 
-    event.listen(engine.sync_engine, "checkout", on_checkout)
     try:
-        yield statements
+        with _listening(engine, "checkout", on_checkout):
+            yield statements
     finally:
-        event.remove(engine.sync_engine, "checkout", on_checkout)
         for driver in drivers:
             driver.remove_query_logger(log)

@@ -25,14 +25,17 @@ __all__ = ("SharedReads",)
 T = TypeVar("T")
 
 
+_Load = Callable[[], Awaitable[Any]]
+
+
 class _Key:
-    __slots__ = ("load", "queued", "task")
+    __slots__ = ("next", "task")
 
     def __init__(self) -> None:
+        #: The running read (held so the event loop keeps it alive).
         self.task: asyncio.Task[None] | None = None
         #: The next run: its result, and how to load it (any of its callers' loads: they are the same read).
-        self.queued: asyncio.Future[Any] | None = None
-        self.load: Callable[[], Awaitable[Any]] | None = None
+        self.next: tuple[asyncio.Future[Any], _Load] | None = None
 
 
 class SharedReads:
@@ -48,15 +51,13 @@ class SharedReads:
         if state is None:
             state = self._keys[key] = _Key()
             state.task = loop.create_task(self._run(key, state, load, future))
-        elif state.queued is None:
-            state.queued, state.load = future, load
+        elif state.next is None:
+            state.next = (future, load)
         else:
-            future = state.queued
+            future = state.next[0]
         return await asyncio.shield(future)
 
-    async def _run(
-        self, key: Hashable, state: _Key, load: Callable[[], Awaitable[Any]], future: asyncio.Future[Any]
-    ) -> None:
+    async def _run(self, key: Hashable, state: _Key, load: _Load, future: asyncio.Future[Any]) -> None:
         try:
             while True:
                 try:
@@ -64,12 +65,13 @@ class SharedReads:
                 except Exception as exc:  # noqa: BLE001 - handed to every caller of this run
                     future.set_exception(exc)
                     future.add_done_callback(_retrieve)  # no "exception never retrieved" if every caller left
-                if state.queued is None or state.load is None:
+                if state.next is None:
                     return
-                future, load, state.queued, state.load = state.queued, state.load, None, None
+                (future, load), state.next = state.next, None
         finally:
             del self._keys[key]
-            for pending in (future, state.queued):  # cancelled (the loop is closing): nobody may wait for good
+            # Cancelled (the loop is closing): nobody may wait for good.
+            for pending in (future, state.next[0] if state.next else None):
                 if pending is not None and not pending.done():
                     pending.cancel()
 
