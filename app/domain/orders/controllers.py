@@ -91,9 +91,8 @@ class OrderController(Controller):
         orders: NamedDependency[OrderService],
         outbox: NamedDependency[OutboxDispatcher],
     ) -> list[OrderEventRead]:
-        """The order's timeline, oldest first."""
-        await outbox.settle(order_id)
-        return await orders.timeline(request.user, order_id)
+        """The order's timeline, oldest first (its pending events are published first, for its owner or staff)."""
+        return await orders.timeline(request.user, order_id, settle=outbox.settle)
 
     @post("/{order_id:uuid}/cancel", status_code=200, responses=problems(401, 404, 409))
     async def cancel_order(

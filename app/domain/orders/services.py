@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -467,12 +468,26 @@ class OrderService(Service[Order]):
             total = await _count_query(**by).fetchval(self.direct, **params)
         return Page.of([_order_read(row) for row in rows], total, paging)
 
-    async def timeline(self, caller: Principal, order_id: uuid.UUID) -> list[OrderEventRead]:
-        """The order's published events, oldest first (same visibility rule as the order itself)."""
+    async def timeline(
+        self,
+        caller: Principal,
+        order_id: uuid.UUID,
+        *,
+        settle: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+    ) -> list[OrderEventRead]:
+        """The order's published events, oldest first (same visibility rule as the order itself).
+
+        ``settle`` (the outbox's: it publishes the order's committed events that are still pending, so the timeline
+        is complete right after a change) runs only once the caller may see the order. Run first, it let anyone who
+        guessed or saw an order id make this process take the dispatch lock and publish, a round of statements and
+        Redis writes per request, before the 404.
+        """
         session = self.session
         owner = await session.scalar(select(Order.user_id).where(Order.id == order_id))
         if owner is None or (owner != caller.id and not caller.can(ORDERS_MANAGE)):
             raise NotFound("Order")
+        if settle is not None:
+            await settle(order_id)
         rows = await session.execute(
             select(*_EVENT_COLUMNS)
             .where(OrderEvent.order_id == order_id, OrderEvent.event_id.is_not(None))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.orders.models import OrderEvent
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
 
 
 async def test_my_orders_are_newest_first_and_only_mine(
@@ -123,3 +126,26 @@ async def test_admin_list_needs_orders_manage(client: httpx.AsyncClient, shopper
     assert response.status_code == 403
     assert response.json()["detail"] == "Permission required: orders:manage"
     assert (await client.get("/admin/orders")).status_code == 401
+
+
+async def test_a_strangers_timeline_request_publishes_nothing_for_the_order(
+    committed_client: httpx.AsyncClient,
+    committed_shopper: Shopper,
+    committed_session: AsyncSession,
+    auth_headers: AuthHeaders,
+) -> None:
+    # No worker runs here, so the order's event stays unpublished until a timeline request publishes it.
+    product = await ProductMaker(committed_session)(stock=5)
+    stranger = await UserMaker(committed_session)()
+    await AddressMaker(committed_session)(stranger)
+    order_id = (await place(committed_client, committed_shopper, (product, 1))).json()["id"]
+
+    refused = await committed_client.get(f"/orders/{order_id}/events", headers=auth_headers(stranger))
+
+    event = select(OrderEvent.event_id, OrderEvent.dispatched_at).where(OrderEvent.order_id == uuid.UUID(order_id))
+    assert refused.status_code == 404
+    assert (await committed_session.execute(event)).one() == (None, None), "published for a stranger's request"
+    await committed_session.rollback()
+    timeline = await committed_client.get(f"/orders/{order_id}/events", headers=committed_shopper.headers)
+    assert [e["type"] for e in timeline.json()] == ["order_created"]
+    assert (await committed_session.execute(event)).one().dispatched_at is not None
