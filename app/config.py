@@ -95,6 +95,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     email_retry_delay: float = 1.0
     email_retry_backoff: float = 300.0
     live_check_interval: float = 5.0
+    # WebSocket limits (CONTRACT §7a): live sockets per user across all processes.
+    ws_max_per_user: int = 20
 
     @property
     def is_production(self) -> bool:
@@ -172,6 +174,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_retry_delay=env.number("EMAIL_RETRY_DELAY", 1.0, minimum=0.0),
             email_retry_backoff=env.number("EMAIL_RETRY_BACKOFF", 300.0, minimum=0.0),
             live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
+            ws_max_per_user=env.integer("WS_MAX_PER_USER", 20, minimum=1, maximum=10_000),
         )
 
 

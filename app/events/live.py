@@ -11,7 +11,12 @@ re-established after an outage, every subscriber gets an internal resync marker 
 so events published while this process was disconnected are not lost either.
 
 Access ends on time: the token's expiry closes the socket (1008), and a per-process watchdog closes the sockets of
-users who were deactivated, within ``LIVE_CHECK_INTERVAL`` seconds (5 by default), on every process.
+users who were deactivated, and the admin-feed sockets of users who lost ``orders:manage``, within
+``LIVE_CHECK_INTERVAL`` seconds (5 by default), on every process.
+
+Limits: a user holds at most ``WS_MAX_PER_USER`` sockets across all processes (leases in Redis, see
+``app.events.socket_leases``), and ``?since=`` must be an integer in 0..2^63-1; both are refused with 1008 before
+the handshake completes (an HTTP 403 to the client).
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import WebSocket, websocket
-from litestar.channels import ChannelsPlugin
+from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
@@ -40,13 +46,15 @@ from app.core.auth import Principal, authenticate
 from app.core.errors import DomainError
 from app.core.logging import get_logger
 from app.core.security import TokenCodec
-from app.domain.accounts.models import User
+from app.domain.accounts.models import Role, User, user_roles
 from app.domain.accounts.services import UserService
 from app.domain.orders.models import OrderEvent
 from app.events.outbox import EventChannels
+from app.events.socket_leases import REDIS_UNAVAILABLE, SocketLeases
 
 __all__ = (
     "LiveConnections",
+    "LiveSocket",
     "ResilientRedisPubSubBackend",
     "admin_order_feed",
     "order_feed",
@@ -122,30 +130,84 @@ class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
         return [c.decode() if isinstance(c, bytes) else c for c in self._pub_sub.channels]
 
 
+@dataclass(eq=False, slots=True)
+class LiveSocket:
+    """One open socket as the watchdog sees it: whose, its lease, what it needs to stay open, how to close it."""
+
+    user_id: uuid.UUID
+    permission: str | None
+    close: Callable[[], Awaitable[None]]
+    lease_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Set once admitted; only then is its lease renewed (a renewal must not take a lease the cap has not granted).
+    admitted: bool = False
+
+
 class LiveConnections:
-    """The sockets this process holds, by user, and the watchdog that closes those of deactivated users."""
+    """The sockets this process holds, their leases, and the watchdog that ends access that was taken away.
+
+    Every ``interval`` seconds (``LIVE_CHECK_INTERVAL``, 5 by default) it renews the leases of the sockets held here
+    (one Redis round trip, see ``app.events.socket_leases``) and reads, in one query, which of their users are still
+    active and what permissions they hold now; a socket whose user was deactivated, or that needs a permission its
+    user lost (``orders:manage`` on the admin feed), is closed with 1008. Every process runs its own watchdog over its
+    own sockets, so a change made through any process reaches all of them within one interval, at the cost of one
+    query and one Redis round trip per interval per process however many sockets and messages there are.
+    """
 
     def __init__(
-        self, session_maker: Callable[[], async_sessionmaker[AsyncSession]], *, interval: float = WATCHDOG_INTERVAL
+        self,
+        session_maker: Callable[[], async_sessionmaker[AsyncSession]],
+        leases: SocketLeases,
+        *,
+        interval: float = WATCHDOG_INTERVAL,
     ) -> None:
         self._session_maker = session_maker
+        self._leases = leases
         self._interval = interval
-        self._closers: dict[uuid.UUID, set[Callable[[], Awaitable[None]]]] = defaultdict(set)
+        self._sockets: dict[uuid.UUID, set[LiveSocket]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, user_id: uuid.UUID, close: Callable[[], Awaitable[None]]) -> None:
-        self._closers[user_id].add(close)
+    async def admit(
+        self, user_id: uuid.UUID, close: Callable[[], Awaitable[None]], *, permission: str | None = None
+    ) -> LiveSocket | None:
+        """Register a socket if its user holds fewer than ``WS_MAX_PER_USER`` across all processes, else None.
 
-    def discard(self, user_id: uuid.UUID, close: Callable[[], Awaitable[None]]) -> None:
-        closers = self._closers.get(user_id)
-        if closers is not None:
-            closers.discard(close)
-            if not closers:
-                del self._closers[user_id]
+        The socket is counted here before Redis is asked, so a burst on this process cannot pass the cap while the
+        answers are in flight. If Redis is not answering, this process's own count is the cap (fail open to a
+        per-process limit, see ``app.events.socket_leases``); the next renewal registers the socket in Redis.
+        """
+        if len(self._sockets.get(user_id, ())) >= self._leases.limit:
+            return None
+        live = LiveSocket(user_id, permission, close)
+        self._sockets[user_id].add(live)
+        try:
+            admitted = await self._leases.acquire(user_id, live.lease_id)
+        except REDIS_UNAVAILABLE as exc:
+            logger.warning("socket_lease_unavailable", error=type(exc).__name__)
+            admitted = True
+        except BaseException:
+            self._forget(live)
+            raise
+        if not admitted:
+            self._forget(live)
+            return None
+        live.admitted = True
+        return live
+
+    async def release(self, live: LiveSocket) -> None:
+        self._forget(live)
+        if live.admitted:
+            await self._leases.release(live.user_id, live.lease_id)
+
+    def _forget(self, live: LiveSocket) -> None:
+        held = self._sockets.get(live.user_id)
+        if held is not None:
+            held.discard(live)
+            if not held:
+                del self._sockets[live.user_id]
 
     @property
     def count(self) -> int:
-        return sum(len(c) for c in self._closers.values())
+        return sum(len(s) for s in self._sockets.values())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._watch(), name="live-connections-watchdog")
@@ -159,23 +221,42 @@ class LiveConnections:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
+            # Leases first: a slow database must not let the leases of open sockets lapse.
             try:
-                await self.close_inactive()
+                await self.renew_leases()
+            except Exception as exc:  # noqa: BLE001 - Redis down: leases come back at the first renewal after it
+                logger.warning("socket_lease_renewal_failed", error=type(exc).__name__)
+            try:
+                await self.close_revoked()
             except Exception as exc:  # noqa: BLE001 - a database blip must not end the watchdog
                 logger.warning("live_watchdog_failed", error=type(exc).__name__)
 
-    async def close_inactive(self) -> None:
-        """One query for all users with open sockets; close the sockets of those no longer active."""
-        user_ids = list(self._closers)
+    async def renew_leases(self) -> None:
+        held = {
+            user_id: [s.lease_id for s in sockets if s.admitted] for user_id, sockets in list(self._sockets.items())
+        }
+        await self._leases.renew({user_id: ids for user_id, ids in held.items() if ids})
+
+    async def close_revoked(self) -> None:
+        """One query for all users with open sockets; close the sockets whose user is inactive or lost the permission
+        the socket needs."""
+        user_ids = list(self._sockets)
         if not user_ids:
             return
         async with self._session_maker()() as session:
-            active = set(
-                (await session.scalars(select(User.id).where(User.id.in_(user_ids), User.is_active.is_(True)))).all()
+            rows = await session.execute(
+                select(User.id, Role.permissions)
+                .outerjoin(user_roles, user_roles.c.user_id == User.id)
+                .outerjoin(Role, Role.name == user_roles.c.role_name)
+                .where(User.id.in_(user_ids), User.is_active.is_(True))
             )
-        for user_id in set(user_ids) - active:
-            for close in list(self._closers.get(user_id, ())):
-                await close()
+        permissions: dict[uuid.UUID, set[str]] = defaultdict(set)
+        for user_id, granted in rows:
+            permissions[user_id].update(granted or ())
+        for user_id in user_ids:
+            for live in list(self._sockets.get(user_id, ())):
+                if user_id not in permissions or (live.permission and live.permission not in permissions[user_id]):
+                    await live.close()
 
 
 class _Feed:
@@ -276,7 +357,7 @@ async def _serve(
     socket: WebSocket[Any, Any, Any],
     *,
     token: str | None,
-    since: int | None,
+    since: str | None,
     everyone: bool,
     channels: ChannelsPlugin,
     event_channels: EventChannels,
@@ -284,6 +365,11 @@ async def _serve(
     live: LiveConnections,
     session_maker: async_sessionmaker[AsyncSession],
 ) -> None:
+    try:
+        resume_after = parse_since(since)
+    except ValueError:
+        await socket.close(code=POLICY_VIOLATION, reason="since must be an integer in 0..2^63-1")
+        return
     auth = await _authenticate(token, tokens, session_maker)
     if auth is None or (everyone and not auth[0].can(ORDERS_MANAGE)):
         await socket.close(code=POLICY_VIOLATION, reason="Invalid token or missing permission")
@@ -300,40 +386,82 @@ async def _serve(
             with contextlib.suppress(Exception):
                 await socket.close(code=POLICY_VIOLATION, reason="Session ended")
 
-    # Subscribe and note the newest event before accepting: once the client's handshake completes, every event that
-    # is published afterwards reaches it (an order placed right after connecting must not slip between the two).
-    subscriber = await channels.subscribe([channel])
-    live.add(principal.id, close_for_policy)
+    admitted = await live.admit(principal.id, close_for_policy, permission=ORDERS_MANAGE if everyone else None)
+    if admitted is None:
+        await socket.close(code=POLICY_VIOLATION, reason="Too many open sockets for this user")
+        return
     try:
-        if since is None:
-            feed.last_sent = await feed.newest_id()
-        await socket.accept()
-        if since is not None:
-            await feed.catch_up(since)
-        expiry = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
-        tasks = [
-            asyncio.create_task(feed.forward(subscriber.iter_events())),
-            asyncio.create_task(feed.answer_pings()),
-            asyncio.create_task(asyncio.sleep(expiry)),
-            asyncio.create_task(closed.wait()),
-        ]
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        if tasks[2] in done:
-            await close_for_policy()  # the token expired
-        for task in done:
-            if not task.cancelled() and (error := task.exception()) and not isinstance(error, WebSocketDisconnect):
-                logger.warning("websocket_failed", error=type(error).__name__)
+        # Subscribe and note the newest event before accepting: once the client's handshake completes, every event
+        # that is published afterwards reaches it (an order placed right after connecting must not slip between).
+        subscriber = await channels.subscribe([channel])
+        try:
+            await _stream(socket, feed, subscriber, resume_after, expires_at, closed, close_for_policy)
+        finally:
+            await channels.unsubscribe(subscriber)
     finally:
-        live.discard(principal.id, close_for_policy)
-        await channels.unsubscribe(subscriber)
+        await live.release(admitted)
+
+
+async def _stream(
+    socket: WebSocket[Any, Any, Any],
+    feed: _Feed,
+    subscriber: Subscriber,
+    since: int | None,
+    expires_at: datetime,
+    closed: asyncio.Event,
+    close_for_policy: Callable[[], Awaitable[None]],
+) -> None:
+    if since is None:
+        feed.last_sent = await feed.newest_id()
+    await socket.accept()
+    if since is not None:
+        await feed.catch_up(since)
+    expiry = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
+    tasks = [
+        asyncio.create_task(feed.forward(subscriber.iter_events())),
+        asyncio.create_task(feed.answer_pings()),
+        asyncio.create_task(asyncio.sleep(expiry)),
+        asyncio.create_task(closed.wait()),
+    ]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if tasks[2] in done:
+        await close_for_policy()  # the token expired
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) and not isinstance(error, WebSocketDisconnect):
+            logger.warning("websocket_failed", error=type(error).__name__)
+
+
+#: Event ids are PostgreSQL bigints.
+MAX_EVENT_ID: Final = 2**63 - 1
+
+
+def parse_since(raw: str | None) -> int | None:
+    """``?since=`` as an event id (None when absent); ValueError unless it is ASCII digits for 0..2^63-1.
+
+    Parsed by hand rather than as an ``int`` query parameter: Litestar closes a socket whose parameters fail
+    validation with 4500 (its "internal error"), and a value past the bigint range passed validation and failed
+    the replay query after the handshake (a 1011 and a traceback). ``int()`` alone would also take ``+5``, `` 5``,
+    ``5_0`` and non-ASCII digits.
+    """
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > len(str(MAX_EVENT_ID)):
+        raise ValueError(raw)
+    value = int(raw)
+    if value > MAX_EVENT_ID:
+        raise ValueError(raw)
+    return value
 
 
 TokenParam = Annotated[str | None, QueryParameter(description="Access token (JWT).")]
 SinceParam = Annotated[
-    int | None, QueryParameter(ge=0, description="Replay events with a greater event_id first (at most 1000).")
+    str | None,
+    QueryParameter(
+        description="Replay events with a greater event_id first (at most 1000): an integer in 0..2^63-1, else 1008."
+    ),
 ]
 
 

@@ -24,6 +24,7 @@ from app.events.admin import JobsController
 from app.events.email import email_sender_for
 from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
 from app.events.outbox import OutboxDispatcher
+from app.events.socket_leases import SocketLeases, lease_ttl
 from app.events.worker import WorkerResources, email_enqueuer, queue_depth_refresher, saq_config
 
 __all__ = ("EventComponents", "build_event_components", "stop_in_process_workers")
@@ -110,7 +111,11 @@ def build_event_components(
             pool=DirectPool(settings.database_url, size=4),
         )
     )
-    live = LiveConnections(session_maker, interval=settings.live_check_interval)
+    live = LiveConnections(
+        session_maker,
+        SocketLeases(redis, limit=settings.ws_max_per_user, ttl=lease_ttl(settings.live_check_interval)),
+        interval=settings.live_check_interval,
+    )
 
     def constant(value: Any) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)

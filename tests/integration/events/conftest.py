@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from httpx_ws import WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -133,6 +134,20 @@ async def ws_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 HANDSHAKE_TIMEOUT = 15.0
+RECEIVE_TIMEOUT = 5.0
+
+
+async def refusal(app: Litestar, url: str) -> int:
+    """The close code (1008) or handshake status (403) with which the server turned the socket down."""
+    async with ws_client(app) as client:
+        try:
+            async with aconnect_ws(url, client) as ws:
+                await ws.receive_text(timeout=RECEIVE_TIMEOUT)
+        except WebSocketUpgradeError as refused:
+            return refused.response.status_code
+        except WebSocketDisconnect as closed:
+            return closed.code
+    raise AssertionError("the socket was accepted")
 
 
 @pytest.fixture

@@ -10,18 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_ws import WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws
+from httpx_ws import WebSocketDisconnect, aconnect_ws
 from litestar import Litestar
 from redis.asyncio import Redis
 
 from app.config import Settings
 from app.core.security import TokenCodec
 from app.events.outbox import EventChannels
-from tests.integration.events.conftest import bearer, ws_client
+from app.main import create_app
+from tests.conftest import start_app
+from tests.integration.core.dedicated_app import dedicated_settings
+from tests.integration.events.conftest import RECEIVE_TIMEOUT, bearer, refusal, ws_client
 from tests.integration.orders.conftest import Shopper, place
 from tests.support import ProductMaker, UserMaker
-
-RECEIVE_TIMEOUT = 5.0
 
 
 async def _events(ws: Any, count: int) -> list[dict[str, Any]]:
@@ -31,19 +32,6 @@ async def _events(ws: Any, count: int) -> list[dict[str, Any]]:
 async def _nothing_more(ws: Any, wait: float = 0.5) -> None:
     with pytest.raises(TimeoutError):
         await ws.receive_text(timeout=wait)
-
-
-async def _refused(app: Litestar, url: str) -> int:
-    """The close code (1008) or handshake status (403) with which the server turned the socket down."""
-    async with ws_client(app) as client:
-        try:
-            async with aconnect_ws(url, client) as ws:
-                await ws.receive_text(timeout=RECEIVE_TIMEOUT)
-        except WebSocketUpgradeError as refused:
-            return refused.response.status_code
-        except WebSocketDisconnect as closed:
-            return closed.code
-    raise AssertionError("the socket was accepted")
 
 
 async def test_owner_receives_their_order_events_live(
@@ -81,19 +69,19 @@ async def test_ping_is_answered_with_pong(events_app: Litestar, alice: Shopper) 
 
 @pytest.mark.parametrize("token", ["", "not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
 async def test_missing_or_invalid_token_is_refused(events_app: Litestar, token: str) -> None:
-    assert await _refused(events_app, f"/ws/orders?token={token}") in {403, 1008}
+    assert await refusal(events_app, f"/ws/orders?token={token}") in {403, 1008}
 
 
 async def test_expired_token_is_refused(events_app: Litestar, alice: Shopper) -> None:
     codec: TokenCodec = events_app.state.tokens
     expired = TokenCodec(secret=events_app.state.settings.jwt_secret, algorithm="HS256", ttl=timedelta(seconds=-5))
 
-    assert await _refused(events_app, f"/ws/orders?token={expired.issue(alice.user.id)}") in {403, 1008}
+    assert await refusal(events_app, f"/ws/orders?token={expired.issue(alice.user.id)}") in {403, 1008}
     assert codec is not None
 
 
 async def test_customer_is_refused_on_the_admin_feed(events_app: Litestar, alice: Shopper) -> None:
-    assert await _refused(events_app, f"/ws/admin/orders?token={bearer(alice.headers)}") in {403, 1008}
+    assert await refusal(events_app, f"/ws/admin/orders?token={bearer(alice.headers)}") in {403, 1008}
 
 
 async def test_users_only_receive_their_own_events(
@@ -243,6 +231,46 @@ async def test_deactivating_a_user_closes_their_sockets(
             await ws.receive_text(timeout=10)
 
     assert closed.value.code == 1008
+
+
+async def test_losing_orders_manage_closes_admin_feeds_on_every_process(
+    events_app: Litestar,
+    events_client: httpx.AsyncClient,
+    settings: Settings,
+    users: UserMaker,
+    tokens: Any,
+) -> None:
+    # A second app instance (its own watchdog and sockets, same database and Redis) stands in for another process.
+    other_process = create_app(dedicated_settings(settings, LIVE_CHECK_INTERVAL="0.5"))
+    task, stop = await start_app(other_process)
+    clerk = await users(roles=("staff",))
+    admin = tokens(await users(roles=("admin",)))
+    token = bearer(tokens(clerk))
+    try:
+        async with (
+            ws_client(events_app) as here,
+            ws_client(other_process) as there,
+            aconnect_ws(f"/ws/admin/orders?token={token}", here) as admin_here,
+            aconnect_ws(f"/ws/admin/orders?token={token}", there) as admin_there,
+            aconnect_ws(f"/ws/orders?token={token}", here) as own_orders,
+        ):
+            response = await events_client.patch(
+                f"/admin/users/{clerk.id}", json={"roles": ["customer"]}, headers=admin
+            )
+            assert response.status_code == 200
+            codes = []
+            for ws in (admin_here, admin_there):
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await ws.receive_text(timeout=10)
+                codes.append(closed.value.code)
+            await own_orders.send_text("ping")  # the user's own feed needs no permission: it stays open
+            pong = json.loads(await own_orders.receive_text(timeout=RECEIVE_TIMEOUT))
+    finally:
+        stop.set()
+        await task
+
+    assert codes == [1008, 1008]
+    assert pong == {"type": "pong"}
 
 
 async def test_the_socket_closes_when_its_token_expires(events_app: Litestar, alice: Shopper) -> None:
