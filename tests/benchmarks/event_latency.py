@@ -73,6 +73,8 @@ async def _services(args: argparse.Namespace, smtp_port: int, api_port: int) -> 
         "SMTP_TLS": "none",
         "LOG_LEVEL": "WARNING",
         "LITESTAR_APP": "app.main:app",
+        # Every listener is the same customer: lift the per-user socket cap (20 by default) above their number.
+        "WS_MAX_PER_USER": str(args.listeners + 1),
     }
     api = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(api_port), "--no-access-log"]
     worker = [sys.executable, "-m", "litestar", "workers", "run"]
