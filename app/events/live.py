@@ -214,6 +214,7 @@ class _Feed:
                 OrderEvent.status,
                 OrderEvent.previous_status,
                 OrderEvent.at,
+                OrderEvent.reason,
             ).where(OrderEvent.event_id > after)
             if not self.everyone:
                 query = query.where(OrderEvent.user_id == self.principal.id)
@@ -230,6 +231,7 @@ class _Feed:
                         "status": row.status,
                         "previous_status": row.previous_status,
                         "at": row.at,
+                        "reason": row.reason,
                     }
                 ),
             )
