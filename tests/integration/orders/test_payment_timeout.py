@@ -79,10 +79,10 @@ async def test_concurrent_sweepers_cancel_each_overdue_order_exactly_once_and_re
     await _overdue(committed_session, *order_ids)
 
     # Small batches, so the four sweepers really contend for the same rows.
-    counts = await asyncio.gather(
+    batches = await asyncio.gather(
         *(s.expire_unpaid(placed_before=datetime.now(UTC) - timedelta(seconds=TTL), limit=7) for s in sweepers * 5)
     )
-    counts += [await expire_unpaid_orders(sweepers[0], ttl=TTL)]  # whatever was skipped while locked
+    counts = [batch.count for batch in batches] + [await expire_unpaid_orders(sweepers[0], ttl=TTL)]
 
     assert sum(counts) == 60
     cancelled = await committed_session.scalar(

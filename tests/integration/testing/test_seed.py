@@ -201,9 +201,9 @@ async def test_the_first_payment_sweep_after_seeding_cancels_nothing(db_connecti
     await seed(db_connection, payment_ttl=600, clock=datetime.now(UTC))
 
     async with AsyncSession(bind=db_connection, join_transaction_mode="create_savepoint") as session:
-        cancelled = await OrderService(session).expire_unpaid(placed_before=datetime.now(UTC) - timedelta(seconds=600))
+        batch = await OrderService(session).expire_unpaid(placed_before=datetime.now(UTC) - timedelta(seconds=600))
 
-    assert cancelled == 0
+    assert batch.count == 0
 
 
 async def test_seeded_events_are_delivered_history_numbered_right_after_the_last_event(
