@@ -121,6 +121,7 @@ def seed_command(
             seed=secrets.randbelow(2**31) if seed is None else seed,
             as_of=start_of_day() if as_of is None else as_of.replace(tzinfo=UTC),
             batch_size=batch_size,
+            payment_ttl=app.state.settings.order_payment_ttl,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

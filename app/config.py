@@ -41,6 +41,8 @@ _RATE_UNITS: Final = ("second", "minute", "hour", "day")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: A payment window under 10 s would cancel orders while their customer is still on the payment page.
+MIN_ORDER_PAYMENT_TTL: Final = 10
 
 
 class ConfigError(ValueError):
@@ -97,6 +99,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     live_check_interval: float = 5.0
     # WebSocket limits (CONTRACT §7a): live sockets per user across all processes.
     ws_max_per_user: int = 20
+    # Payment timeout (issue 17): seconds a pending order waits for payment (0: forever), and how often workers look.
+    order_payment_ttl: int = 1800
+    payment_expiry_interval: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -143,6 +148,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if email_backend == "smtp" and not smtp_host:
             raise ConfigError("SMTP_HOST", "is required when EMAIL_BACKEND=smtp")
 
+        order_payment_ttl = env.integer("ORDER_PAYMENT_TTL", 1800, minimum=0)
+        if 0 < order_payment_ttl < MIN_ORDER_PAYMENT_TTL:
+            raise ConfigError(
+                "ORDER_PAYMENT_TTL",
+                f"must be 0 (off) or at least {MIN_ORDER_PAYMENT_TTL} seconds, got {order_payment_ttl}",
+            )
+
         return cls(
             app_env=app_env,  # type: ignore[arg-type]  # narrowed by choice()
             database_url=database_url,
@@ -175,6 +187,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_retry_backoff=env.number("EMAIL_RETRY_BACKOFF", 300.0, minimum=0.0),
             live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
             ws_max_per_user=env.integer("WS_MAX_PER_USER", 20, minimum=1, maximum=10_000),
+            order_payment_ttl=order_payment_ttl,
+            payment_expiry_interval=env.number("PAYMENT_EXPIRY_INTERVAL", 5.0, minimum=0.05),
         )
 
 

@@ -53,8 +53,11 @@ async def ensure_demo_users(alchemy: SQLAlchemyAsyncConfig) -> None:
             )
 
 
-async def ensure_demo_data(alchemy: SQLAlchemyAsyncConfig) -> SeedReport | None:
+async def ensure_demo_data(alchemy: SQLAlchemyAsyncConfig, *, payment_ttl: int) -> SeedReport | None:
     """On the first start (no products yet): 25 products, and addresses and 10 orders for the demo customer.
+
+    ``payment_ttl`` is ``ORDER_PAYMENT_TTL``: a demo order that would be pending past it is seeded as cancelled for
+    payment timeout, so the worker starting next does not cancel (and email) the demo history.
 
     Returns what was created, or None when the database already had products. Run :func:`ensure_demo_users` first.
     """
@@ -65,5 +68,5 @@ async def ensure_demo_data(alchemy: SQLAlchemyAsyncConfig) -> SeedReport | None:
             customer = await connection.scalar(select(User.id).where(User.email == _DEMO_CUSTOMER.email))
         if customer is None:
             raise LookupError(f"{_DEMO_CUSTOMER.email} does not exist; run ensure_demo_users first")
-        options = SeedOptions(products=25, orders=10, seed=DEMO_SEED, customers=(customer,))
+        options = SeedOptions(products=25, orders=10, seed=DEMO_SEED, customers=(customer,), payment_ttl=payment_ttl)
         return await Seeder(options).run(connection)

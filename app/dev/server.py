@@ -36,7 +36,7 @@ def run_dev_server(loaded_app: Litestar, *, host: str, port: int) -> None:
     async def prepare() -> str:
         try:
             await ensure_demo_users(alchemy)
-            seeded = await ensure_demo_data(alchemy)
+            seeded = await ensure_demo_data(alchemy, payment_ttl=settings.order_payment_ttl)
         finally:
             await alchemy.get_engine().dispose()
         if seeded is None:

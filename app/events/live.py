@@ -295,6 +295,7 @@ class _Feed:
                 OrderEvent.status,
                 OrderEvent.previous_status,
                 OrderEvent.at,
+                OrderEvent.reason,
             ).where(OrderEvent.event_id > after)
             if not self.everyone:
                 query = query.where(OrderEvent.user_id == self.principal.id)
@@ -311,6 +312,7 @@ class _Feed:
                         "status": row.status,
                         "previous_status": row.previous_status,
                         "at": row.at,
+                        "reason": row.reason,
                     }
                 ),
             )

@@ -99,6 +99,8 @@ class DispatchedEvent(msgspec.Struct, frozen=True):
     status: str
     previous_status: str | None
     at: datetime
+    #: ``"payment_timeout"`` for a cancellation by the system, else null.
+    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,7 @@ class _Row:
 
 EmailEnqueuer = Callable[[Sequence[int]], Awaitable[None]]
 
-_COLUMNS = "id, event_id, type, order_id, user_id, status, previous_status, at"
+_COLUMNS = "id, event_id, type, order_id, user_id, status, previous_status, at, reason"
 # Plain SQL run on the connection's asyncpg driver in autocommit mode: each statement is atomic on its own, and the
 # advisory lock (a session lock) is what serialises rounds.
 _LEFTOVERS: Final = (
@@ -145,6 +147,7 @@ def _rows(records: list[Any]) -> list[_Row]:
                 status=record["status"],
                 previous_status=record["previous_status"],
                 at=record["at"],
+                reason=record["reason"],
             ),
         )
         for record in records

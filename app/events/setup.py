@@ -57,6 +57,8 @@ class EventComponents:
             # would go on dispatching (and taking the outbox lock) for an app that is gone.
             if self.worker_resources.dispatch_loop is not None:
                 await self.worker_resources.dispatch_loop.stop()
+            if self.worker_resources.payment_timeouts is not None:
+                await self.worker_resources.payment_timeouts.stop()
 
 
 async def stop_in_process_workers(plugin: SAQPlugin) -> None:

@@ -51,6 +51,11 @@ class OrderEmail:
     previous_status: str | None
     lines: list[EmailLine]
     total: str
+    reason: str | None = None  # "payment_timeout": cancelled by the system, worded as such
+
+
+#: Changes the system made on its own have their own wording (and template): the customer did nothing this time.
+_REASON_SUBJECTS: Final = {"payment_timeout": "was cancelled: payment not received in time"}
 
 
 def render_order_email(data: OrderEmail) -> OutgoingEmail:
@@ -58,6 +63,9 @@ def render_order_email(data: OrderEmail) -> OutgoingEmail:
     if data.kind == "order_created":
         subject = f"Order confirmation #{short_id}"
         template = "order_created"
+    elif data.reason in _REASON_SUBJECTS:
+        subject = f"Your order #{short_id} {_REASON_SUBJECTS[data.reason]}"
+        template = f"order_{data.reason}"
     else:
         subject = f"Your order #{short_id} {_STATUS_WORDS.get(data.status, 'was updated')}"
         template = "order_status_changed"

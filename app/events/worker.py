@@ -1,4 +1,4 @@
-"""The SAQ worker: email jobs, the outbox dispatch loop, and periodic upkeep.
+"""The SAQ worker: email jobs, the outbox dispatch loop, the payment timeout, and periodic upkeep.
 
 Run it with ``uv run litestar workers run`` (its own process; any number of them), or inside the API process with
 ``WORKER_IN_PROCESS=true`` (the dev command does). Jobs open their own database sessions: a worker process never
@@ -36,6 +36,7 @@ from app.domain.orders.schemas import format_usd
 from app.domain.orders.services import lines_of
 from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
+from app.events.payment_timeout import PaymentTimeoutLoop
 from app.events.templates import EmailLine, OrderEmail, render_order_email
 
 __all__ = (
@@ -69,6 +70,7 @@ class WorkerResources:
     dispatcher: OutboxDispatcher
     pool: DirectPool
     dispatch_loop: DispatchLoop | None = field(default=None)
+    payment_timeouts: PaymentTimeoutLoop | None = field(default=None)
 
 
 # --------------------------------------------------------------------------------------------------------- jobs
@@ -80,6 +82,7 @@ _EMAIL_EVENTS: Final = Prepared(
         OrderEvent.type,
         OrderEvent.status,
         OrderEvent.previous_status,
+        OrderEvent.reason,
         OrderEvent.order_id,
         Order.total_cents,
         Order.shipping_address,
@@ -156,6 +159,7 @@ async def _load_emails(pool: DirectPool, event_row_ids: Sequence[int]) -> list[t
                 order_id=str(row["order_id"]),
                 status=row["status"],
                 previous_status=row["previous_status"],
+                reason=row["reason"],
                 lines=[
                     EmailLine(
                         name=name,
@@ -202,12 +206,22 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
         await resources.pool.open()
         resources.dispatch_loop = DispatchLoop(resources.dispatcher)
         resources.dispatch_loop.start()
+        if settings.order_payment_ttl:  # 0: pending orders wait for payment forever
+            resources.payment_timeouts = PaymentTimeoutLoop(
+                resources.pool,
+                resources.session_maker,
+                ttl=settings.order_payment_ttl,
+                interval=settings.payment_expiry_interval,
+            )
+            resources.payment_timeouts.start()
         logger.info("worker_started", queue=QUEUE_NAME, in_process=settings.worker_in_process)
 
     async def shutdown(_: Context) -> None:
         resources = get_resources()
         if resources.dispatch_loop is not None:
             await resources.dispatch_loop.stop()
+        if resources.payment_timeouts is not None:
+            await resources.payment_timeouts.stop()
         await resources.pool.close()
 
     return SAQConfig(

@@ -87,6 +87,9 @@ F = TypeVar("F", bound=type[BaseFactory[Any]])
 
 #: How far back the default history of :func:`build_order_graph` may start.
 _HISTORY_SPAN: Final = timedelta(days=90)
+#: A default history's pending order was placed at most this long ago: younger than the contract's default payment
+#: window (``ORDER_PAYMENT_TTL``, 30 min), so a worker running in a test does not cancel it.
+_PENDING_FOR: Final = timedelta(minutes=10)
 
 
 @functools.cache
@@ -462,6 +465,7 @@ class OrderEventRow(NamedTuple):
     status: str
     previous_status: str | None
     at: datetime
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,7 +506,7 @@ def build_order_graph(
     values = values or VALUES
     status = OrderStatus(status)
     if history is None:
-        history = values.order_history(status, until=values.now(), span=_HISTORY_SPAN)
+        history = values.order_history(status, until=values.now(), span=_HISTORY_SPAN, pending_for=_PENDING_FOR)
     _check_order(user_id, address, lines, status, history)
     placed_at = history[0].at
     order_id = values.uuid7(placed_at)
@@ -532,6 +536,7 @@ def build_order_graph(
             status=step.status.value,
             previous_status=step.previous.value if step.previous else None,
             at=step.at,
+            reason=step.reason,
         )
         for step in history
     ]

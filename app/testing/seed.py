@@ -57,7 +57,7 @@ from app.domain.accounts.schemas import Registration
 from app.domain.accounts.services import DEFAULT_ROLE
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
-from app.domain.orders.state_machine import OrderStatus
+from app.domain.orders.state_machine import PAYMENT_TIMEOUT, OrderStatus
 from app.events.outbox import LOCK_KEY
 from app.testing.factories import (
     DEFAULT_PASSWORD,
@@ -71,7 +71,7 @@ from app.testing.factories import (
     password_hash_for,
     with_values,
 )
-from app.testing.values import FakeValues
+from app.testing.values import FakeValues, Transition
 
 __all__ = ("SEED_PASSWORD", "SeedOptions", "SeedProgress", "SeedReport", "Seeder", "Stage", "start_of_day")
 
@@ -100,7 +100,8 @@ _PRODUCT_COLUMNS: Final = (
 _ORDER_COLUMNS: Final = ("id", "user_id", "status", "total_cents", "shipping_address", "created_at", "updated_at")
 _ITEM_COLUMNS: Final = ("id", "order_id", "product_id", "product_name", "price_cents", "quantity")
 _EVENT_COLUMNS: Final = (
-    "event_id", "type", "order_id", "user_id", "status", "previous_status", "at", "dispatched_at", "emailed_at",
+    "event_id", "type", "order_id", "user_id", "status", "previous_status", "at", "reason", "dispatched_at",
+    "emailed_at",
 )  # fmt: skip
 
 _COUNTS = text("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM products), (SELECT count(*) FROM orders)")
@@ -144,6 +145,12 @@ class SeedOptions:
     customers: Sequence[uuid.UUID] = ()
     customer_addresses: int = 2
     batch_size: int = 2_000
+    #: ``ORDER_PAYMENT_TTL`` (0: off). Pending orders are placed within it before ``as_of`` (an older one would have
+    #: been cancelled), and one whose deadline is past by ``clock`` (the real time of the run) is written as the
+    #: workers would have left it — cancelled for ``payment_timeout`` at its deadline — so no seeded order is pending
+    #: longer than the TTL, and the first worker sweep finds nothing of the history to cancel.
+    payment_ttl: int = 1800
+    clock: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         if min(self.users, self.products, self.orders) < 0 or self.batch_size < 1 or self.customer_addresses < 1:
@@ -416,15 +423,37 @@ class Seeder:
             for shape in shapes:
                 customer = customers[_pick(values, customer_weights)]
                 address = values.random.choice(customer.addresses)
-                history = values.order_history(shape.status, until=self.options.as_of, span=self.options.span)
-                lines = [(products[index], quantity) for index, quantity in shape.lines]
-                graph = build_order_graph(
-                    customer.id, address, lines, status=shape.status, history=history, values=values
+                history = values.order_history(
+                    shape.status, until=self.options.as_of, span=self.options.span, pending_for=self._payment_window
                 )
+                status, history = self._after_payment_timeout(shape.status, history)
+                lines = [(products[index], quantity) for index, quantity in shape.lines]
+                graph = build_order_graph(customer.id, address, lines, status=status, history=history, values=values)
                 if address.id not in snapshots:
                     snapshots[address.id] = msgspec.json.encode(graph.order.shipping_address).decode()
                 graphs.append(graph)
             await self._write_order_batch(conn, _OrderBatch.of(graphs, snapshots))
+
+    @property
+    def _payment_window(self) -> timedelta | None:
+        return timedelta(seconds=self.options.payment_ttl) if self.options.payment_ttl else None
+
+    def _after_payment_timeout(
+        self, status: OrderStatus, history: list[Transition]
+    ) -> tuple[OrderStatus, list[Transition]]:
+        """A pending order past its payment deadline, as the payment timeout leaves it (see ``payment_ttl``).
+
+        Its units were counted as sold by the demand pass, so the starting stock covers them while it was pending;
+        they come back with the cancellation, and ``initial stock = remaining stock + units sold`` still holds.
+        """
+        ttl = self.options.payment_ttl
+        if status is not OrderStatus.PENDING or not ttl:
+            return status, history
+        deadline = history[0].at + timedelta(seconds=ttl)
+        if deadline > self.options.clock:
+            return status, history
+        timed_out = Transition(OrderStatus.CANCELLED, OrderStatus.PENDING, deadline, reason=PAYMENT_TIMEOUT)
+        return OrderStatus.CANCELLED, [history[0], timed_out]
 
     async def _write_order_batch(self, conn: AsyncConnection, batch: _OrderBatch) -> None:
         async with _unit(conn) as driver:

@@ -72,6 +72,7 @@ class Transition:
     status: OrderStatus
     previous: OrderStatus | None
     at: datetime
+    reason: str | None = None  # why the system made the change (``payment_timeout``); None for people's changes
 
 
 def _one_line(text: str, max_length: int) -> str:
@@ -245,11 +246,15 @@ class FakeValues:
         """A heavy-tailed weight: a few products (or customers) get most of the orders, as in real shops."""
         return min(self.random.paretovariate(1.2), 200.0)
 
-    def order_history(self, status: OrderStatus, *, until: datetime, span: timedelta) -> list[Transition]:
+    def order_history(
+        self, status: OrderStatus, *, until: datetime, span: timedelta, pending_for: timedelta | None = None
+    ) -> list[Transition]:
         """A plausible history ending in ``status``: placed, then each step the status machine allows to get there.
 
         Every step happens before ``until``, and the order was placed within ``span`` of it. Orders still in flight
         are recent (a pending order waits hours, not months); delivered and cancelled ones are spread over ``span``.
+        ``pending_for`` caps how long a pending order has waited at ``until`` (the payment window, when there is one:
+        an older one would have been cancelled).
         """
         random = self.random
         path = [OrderStatus.PENDING]
@@ -275,6 +280,8 @@ class FakeValues:
         waiting = {OrderStatus.PENDING: 0.5 * _DAY, OrderStatus.PAID: 1 * _DAY, OrderStatus.SHIPPED: 3 * _DAY}
         busy = sum(gaps)
         room = max(0.0, span.total_seconds() - busy)
+        if pending_for is not None:
+            waiting[OrderStatus.PENDING] = min(waiting[OrderStatus.PENDING], pending_for.total_seconds())
         idle = random.uniform(0, min(room, waiting.get(status, room)))
         at = until - timedelta(seconds=idle + busy)
         history = [Transition(OrderStatus.PENDING, None, at)]

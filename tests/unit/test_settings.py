@@ -133,3 +133,17 @@ def test_production_with_strong_secret_starts() -> None:
 
     assert settings.is_production
     assert settings.jwt_secret == secret
+
+
+def test_order_payment_ttl_defaults_to_thirty_minutes_and_zero_turns_it_off() -> None:
+    assert Settings.from_env({}).order_payment_ttl == 1800
+    assert Settings.from_env({"ORDER_PAYMENT_TTL": "0"}).order_payment_ttl == 0
+    assert Settings.from_env({"ORDER_PAYMENT_TTL": "10"}).order_payment_ttl == 10
+
+
+@pytest.mark.parametrize("value", ["1", "9", "-1", "soon"])
+def test_order_payment_ttl_refuses_one_to_nine_seconds_and_non_integers(value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"ORDER_PAYMENT_TTL": value})
+
+    assert raised.value.variable == "ORDER_PAYMENT_TTL"

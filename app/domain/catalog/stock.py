@@ -18,7 +18,10 @@ a ``SELECT … ORDER BY id FOR UPDATE`` CTE locks the rows, the lines are checke
 decrement and the order's rows are written only if every line passes — so the locks are held for the length of one
 statement, with no client round trip in between.
 
-Returning stock (cancellation) locks the same way before incrementing, for the same deadlock reason.
+Returning stock (cancellation) locks the same way before incrementing, for the same deadlock reason, also in one
+statement: the lock is then held for that statement and the commit only. A payment-timeout batch returns the units
+of 500 orders at once, usually every product in the shop, and with a lock ``SELECT`` and an ``UPDATE`` as two round
+trips it kept every placement waiting about 10 ms per batch longer.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from app.db.prepared import Prepared, Transaction
@@ -54,12 +57,6 @@ _LOCK: Final = Prepared(
     .order_by(Product.id)
     .with_for_update()
 )
-_changes = func.unnest(_ids, bindparam("deltas", type_=ARRAY(Integer))).table_valued("id", "delta").render_derived()
-_ADJUST: Final = Prepared(
-    update(Product)
-    .where(Product.id == _changes.c.id)
-    .values(stock=Product.stock + _changes.c.delta, updated_at=bindparam("now"))
-)
 
 
 async def lock_products(tx: Transaction, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LockedProduct]:
@@ -68,11 +65,23 @@ async def lock_products(tx: Transaction, product_ids: Sequence[uuid.UUID]) -> di
     return {row["id"]: LockedProduct(*row) for row in rows}
 
 
-async def _adjust(tx: Transaction, deltas: dict[uuid.UUID, int]) -> None:
-    await _ADJUST.execute(tx, ids=list(deltas), deltas=list(deltas.values()), now=datetime.now(UTC))
+#: Lock the products in id order (the CTE's locking rows come out sorted, and each is locked as it comes out), then
+#: increment them from the locked rows: one statement.
+_RETURN: Final = Prepared(
+    text("""
+    WITH returned AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS integer[])) AS r(id, delta)
+    ), locked AS MATERIALIZED (
+        SELECT id FROM products WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE
+    )
+    UPDATE products SET stock = products.stock + returned.delta, updated_at = CAST(:now AS timestamptz)
+    FROM locked JOIN returned ON returned.id = locked.id
+    WHERE products.id = locked.id
+    """)
+)
 
 
 async def return_stock(tx: Transaction, quantities: dict[uuid.UUID, int]) -> None:
-    """Put units back (order cancelled): lock in id order first, then increment."""
-    await lock_products(tx, list(quantities))
-    await _adjust(tx, dict(quantities))
+    """Put units back (order cancelled): lock in id order, then increment, in one statement."""
+    ids = sorted(quantities)
+    await _RETURN.execute(tx, ids=ids, deltas=[quantities[i] for i in ids], now=datetime.now(UTC))

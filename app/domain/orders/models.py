@@ -44,6 +44,9 @@ class Order(UUIDv7AuditBase):
         Index("ix_orders_user_id_created_at", "user_id", "created_at", "id"),
         Index("ix_orders_status_created_at", "status", "created_at", "id"),
         Index("ix_orders_created_at", "created_at", "id"),
+        # Orders waiting for payment, oldest first: what the payment-timeout sweep reads (a small index, since
+        # orders leave it when they are paid or cancelled).
+        Index("ix_orders_pending_created_at", "created_at", "id", postgresql_where=text("status = 'pending'")),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
@@ -113,6 +116,8 @@ class OrderEvent(DefaultBase):
     status: Mapped[str] = mapped_column(String(16))
     previous_status: Mapped[str | None] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    #: Why the system made the change (``payment_timeout``); null for changes people make.
+    reason: Mapped[str | None] = mapped_column(String(32))
     #: Set when published to WebSocket listeners and handed to the email queue.
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     #: Set by the email job once the message was accepted by the SMTP server (makes retries idempotent).

@@ -74,6 +74,8 @@ class OrderEventRead(msgspec.Struct):
     status: OrderStatus
     previous_status: OrderStatus | None
     at: datetime
+    #: ``"payment_timeout"`` for a cancellation by the system; null for every change a person made.
+    reason: str | None
 
 
 def format_usd(cents: int) -> str:

@@ -12,7 +12,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-__all__ = ("FINAL_STATUSES", "RESTOCKING_STATUSES", "TRANSITIONS", "OrderStatus", "can_transition")
+__all__ = (
+    "FINAL_STATUSES",
+    "PAYMENT_TIMEOUT",
+    "RESTOCKING_STATUSES",
+    "TRANSITIONS",
+    "OrderStatus",
+    "can_transition",
+)
 
 
 class OrderStatus(StrEnum):
@@ -35,6 +42,10 @@ FINAL_STATUSES: Final = frozenset(status for status, targets in TRANSITIONS.item
 
 #: Entering one of these statuses gives the order's units back to stock.
 RESTOCKING_STATUSES: Final = frozenset({OrderStatus.CANCELLED})
+
+#: The ``reason`` of a change the system made on its own: a ``pending`` order cancelled because its payment window
+#: (``ORDER_PAYMENT_TTL``) ran out. Changes people make have no reason (null).
+PAYMENT_TIMEOUT: Final = "payment_timeout"
 
 
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:

@@ -45,7 +45,8 @@ async def test_timeline_lists_the_orders_events_oldest_first(
     ]
     assert [e["event_id"] for e in timeline] == sorted(e["event_id"] for e in timeline)
     assert all(e["order_id"] == order_id and e["user_id"] == str(alice.user.id) for e in timeline)
-    assert set(timeline[0]) == {"event_id", "type", "order_id", "user_id", "status", "previous_status", "at"}
+    assert set(timeline[0]) == {"event_id", "type", "order_id", "user_id", "status", "previous_status", "at", "reason"}
+    assert [e["reason"] for e in timeline] == [None, None, None]  # changes made by people
 
 
 async def test_timeline_is_404_for_someone_else(

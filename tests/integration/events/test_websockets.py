@@ -56,8 +56,10 @@ async def test_owner_receives_their_order_events_live(
         "status": "pending",
         "previous_status": None,
         "at": "",
+        "reason": None,
     }
     assert (paid["type"], paid["status"], paid["previous_status"]) == ("order_status_changed", "paid", "pending")
+    assert paid["reason"] is None
     assert paid["event_id"] > created["event_id"]
 
 

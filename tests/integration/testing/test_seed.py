@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domain.addresses.schemas import AddressRead
 from app.domain.orders.schemas import MAX_LINES, MAX_QUANTITY
+from app.domain.orders.services import OrderService
 from app.testing.factories import AddressFactory, ProductFactory, build_order_graph, create_user
 from app.testing.seed import SEED_PASSWORD, Seeder, SeedOptions
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
-SMALL = SeedOptions(users=20, products=30, orders=200, seed=7, as_of=AS_OF, batch_size=64)
+#: Seeded "at" AS_OF (its clock): the whole history, payment timeouts included, lies before it.
+SMALL = SeedOptions(users=20, products=30, orders=200, seed=7, as_of=AS_OF, batch_size=64, clock=AS_OF)
 
 CHAINS = {
     "pending": [["pending"]],
@@ -154,6 +156,54 @@ async def test_every_order_has_the_event_history_of_its_status(db_connection: As
         assert (history[0].at, history[-1].at) == (order.created_at, order.updated_at)
         assert order.created_at <= order.updated_at <= AS_OF
     assert {order.status for order in orders.values()} == set(CHAINS)  # 200 orders show every status
+
+
+async def test_pending_orders_are_younger_than_the_payment_ttl_at_as_of(db_connection: AsyncConnection) -> None:
+    await seed(db_connection, payment_ttl=600)
+
+    ages = await rows(
+        db_connection,
+        "SELECT CAST(:as_of AS timestamptz) - created_at AS age FROM orders WHERE status = 'pending'",
+        as_of=AS_OF,
+    )
+    assert ages
+    assert all(timedelta(0) <= row.age < timedelta(seconds=600) for row in ages)
+
+
+async def test_orders_past_their_payment_deadline_at_seeding_are_seeded_as_timed_out(
+    db_connection: AsyncConnection,
+) -> None:
+    clock = AS_OF + timedelta(days=1)  # seeded a day after the history ends: every pending order's deadline passed
+    seeder = await seed(db_connection, payment_ttl=600, clock=clock)
+
+    assert not await rows(db_connection, "SELECT id FROM orders WHERE status = 'pending'")
+    timed_out = await rows(
+        db_connection,
+        "SELECT o.created_at, o.updated_at, e.at, e.previous_status, e.dispatched_at, e.emailed_at "
+        "FROM orders o JOIN order_events e ON e.order_id = o.id WHERE e.reason = 'payment_timeout'",
+    )
+    assert timed_out
+    for row in timed_out:
+        assert row.previous_status == "pending"
+        assert row.at == row.updated_at == row.created_at + timedelta(seconds=600) <= clock
+        assert row.dispatched_at is not None  # history: published and emailed already, so nobody is emailed
+        assert row.emailed_at is not None
+    products = await rows(
+        db_connection,
+        "SELECT p.id, p.stock, coalesce(sum(i.quantity) FILTER (WHERE o.status <> 'cancelled'), 0) AS sold "
+        "FROM products p LEFT JOIN order_items i ON i.product_id = p.id LEFT JOIN orders o ON o.id = i.order_id "
+        "GROUP BY p.id",
+    )
+    assert {p.id: p.stock + p.sold for p in products} == seeder.initial_stock
+
+
+async def test_the_first_payment_sweep_after_seeding_cancels_nothing(db_connection: AsyncConnection) -> None:
+    await seed(db_connection, payment_ttl=600, clock=datetime.now(UTC))
+
+    async with AsyncSession(bind=db_connection, join_transaction_mode="create_savepoint") as session:
+        batch = await OrderService(session).expire_unpaid(placed_before=datetime.now(UTC) - timedelta(seconds=600))
+
+    assert batch.count == 0
 
 
 async def test_seeded_events_are_delivered_history_numbered_right_after_the_last_event(

@@ -171,8 +171,8 @@ FROM products p LEFT JOIN order_items i ON i.product_id = p.id LEFT JOIN orders 
 async def test_demo_data_is_seeded_on_the_first_start_only(alchemy: SQLAlchemyAsyncConfig, engine: AsyncEngine) -> None:
     await ensure_demo_users(alchemy)
 
-    first = await ensure_demo_data(alchemy)
-    second = await ensure_demo_data(alchemy)
+    first = await ensure_demo_data(alchemy, payment_ttl=1800)
+    second = await ensure_demo_data(alchemy, payment_ttl=1800)
 
     assert first is not None
     assert (first.users, first.products, first.orders, first.addresses) == (0, 25, 10, 2)
