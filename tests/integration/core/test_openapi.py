@@ -1,5 +1,5 @@
 """The OpenAPI document: valid OAS 3.1, an OAuth2 password flow at /auth/token, security on exactly the protected
-operations, request schemas that document what the API enforces; and a docs page that needs
+operations, request schemas that document what the API enforces, the WebSocket messages; and a docs page that needs
 nothing but this app (the browser proof is tests/browser)."""
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 import jsonschema_rs
+import msgspec
 import pytest
 
 from app.core.openapi import SWAGGER_UI_DISTRIBUTION
+from app.events.live_docs import LIVE_FEED_MESSAGES
 
 PUBLIC = {
     ("post", "/auth/register"),
@@ -208,3 +210,22 @@ async def test_the_swagger_ui_file_urls_carry_the_package_version(client: httpx.
 async def test_the_scalar_page_that_needed_a_cdn_is_gone(client: httpx.AsyncClient) -> None:
     # Scalar's page loaded its script from a CDN; no well-kept Python package ships it on its own, so it is gone.
     assert (await client.get("/schema/scalar")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["/ws/orders?token=", "/ws/admin/orders?token=", "?since=<event_id>", "`ping`", '{"type":"pong"}', "1008", "1012"],
+)
+async def test_the_description_explains_the_websocket_feeds(spec: dict[str, Any], words: str) -> None:
+    assert words in spec["info"]["description"]
+
+
+@pytest.mark.parametrize("message", LIVE_FEED_MESSAGES, ids=lambda struct: struct.__name__)
+async def test_websocket_messages_are_component_schemas_of_their_structs(
+    spec: dict[str, Any], message: type[msgspec.Struct]
+) -> None:
+    documented = spec["components"]["schemas"][message.__name__]
+    fields = {field.encode_name for field in msgspec.structs.fields(message)}
+    tag = {message.__struct_config__.tag_field} - {None}
+
+    assert set(documented["properties"]) == fields | tag
