@@ -67,9 +67,11 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
 def openapi_config(version: str, *, sections: Iterable[str] = ()) -> OpenAPIConfig:
     """The document's settings; ``sections`` (Markdown) follow the summary in its description.
 
-    One page, Swagger UI at ``/schema``: it is the only UI whose files a well-kept Python package ships without a web
-    framework attached (Scalar, Redoc, RapiDoc and Stoplight Elements come as plugins of other frameworks, or not at
-    all), and a page that loads its code from a CDN is blank on a machine without internet access.
+    One page, Swagger UI at ``/schema``, with its files from ``swagger-ui-py`` (Swagger UI 5.24.2; its own
+    dependencies, Jinja2, PyYAML and packaging, are installed here anyway). A page that loads its code from a CDN is
+    blank on a machine without internet access, and the other UIs have no such package: Scalar and Stoplight Elements
+    exist on PyPI only inside plugins of other web frameworks (which would bring Starlette and Pydantic along), Redoc
+    and RapiDoc only in a package last released in 2024.
     """
     summary = "Catalog, orders, live order events and email notifications. Errors are RFC 9457 problem details."
     return OpenAPIConfig(
