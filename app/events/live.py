@@ -53,8 +53,13 @@ from app.events.outbox import EventChannels
 from app.events.socket_leases import REDIS_UNAVAILABLE, SocketLeases
 
 __all__ = (
+    "PING",
+    "POLICY_VIOLATION",
+    "REPLAY_LIMIT",
+    "SERVICE_RESTART",
     "LiveConnections",
     "LiveSocket",
+    "Pong",
     "ResilientRedisPubSubBackend",
     "admin_order_feed",
     "order_feed",
@@ -62,11 +67,22 @@ __all__ = (
 
 logger = get_logger("app.live")
 
+#: Close code for a refused or ended session: missing, invalid or expired token, missing permission, deactivated user.
 POLICY_VIOLATION: Final = 1008
+#: Close code when the process shuts down (uvicorn closes open sockets with it); clients reconnect with ``since``.
+SERVICE_RESTART: Final = 1012
 WATCHDOG_INTERVAL: Final = 5.0
 REPLAY_LIMIT: Final = 1000
 RESYNC: Final = b'{"type":"_resync"}'
-PONG: Final = '{"type":"pong"}'
+#: The text message a client sends to check the connection; it is answered with ``Pong``.
+PING: Final = "ping"
+
+
+class Pong(msgspec.Struct, frozen=True, tag_field="type", tag="pong"):
+    """The answer to a text ``ping``."""
+
+
+PONG: Final = msgspec.json.encode(Pong()).decode()
 _REDIS_OUTAGE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 ORDERS_MANAGE: Final = "orders:manage"
 
@@ -334,7 +350,7 @@ class _Feed:
         with contextlib.suppress(WebSocketDisconnect):  # the client left: the feed ends normally
             while True:
                 message = await self.socket.receive_text()
-                if message.strip() == "ping":
+                if message.strip() == PING:
                     await self.socket.send_text(PONG)
 
 

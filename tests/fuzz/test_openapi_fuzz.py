@@ -16,12 +16,6 @@ Not checked here:
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,15 +23,14 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from advanced_alchemy.alembic.commands import AlembicCommands
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
-from sqlalchemy.engine import make_url
 
-from app.config import PROJECT_ROOT, Settings, alchemy_config
+from app.config import Settings
 from app.main import create_app
 from tests.conftest import Servers, _admin_execute
+from tests.live_server import live_server
 
 pytestmark = pytest.mark.slow
 
@@ -49,27 +42,6 @@ ADMIN_PASSWORD = "fuzz-admin-password-1"
 class FuzzServer:
     url: str
     admin_headers: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("the server did not become healthy")
 
 
 def _admin_headers(url: str, database_url: str) -> dict[str, str]:
@@ -85,36 +57,8 @@ def _admin_headers(url: str, database_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def fuzz_server(servers: Servers, settings: Settings) -> Iterator[FuzzServer]:
-    name = f"orders_fuzz_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin_execute(servers.admin_database_url, f'CREATE DATABASE "{name}"'))
-    database_url = make_url(servers.admin_database_url).set(database=name).render_as_string(hide_password=False)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": servers.redis_url,
-        "JWT_SECRET": settings.jwt_secret,
-        "ACCESS_TOKEN_TTL": "3600",
-        "COOKIE_SECURE": "false",
-        "RATE_LIMIT_AUTH": "100000/minute",
-        "EMAIL_BACKEND": "console",
-        "LOG_LEVEL": "WARNING",
-    }
-    AlembicCommands(sqlalchemy_config=alchemy_config(Settings.from_env(env))).upgrade(revision="head")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(url, process)
-        yield FuzzServer(url, _admin_headers(url, database_url))
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        asyncio.run(_admin_execute(servers.admin_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with live_server(servers, settings, name="orders_fuzz") as server:
+        yield FuzzServer(server.url, _admin_headers(server.url, server.database_url))
 
 
 def _openapi_document() -> dict[str, Any]:

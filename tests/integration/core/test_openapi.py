@@ -1,13 +1,20 @@
 """The OpenAPI document: valid OAS 3.1, an OAuth2 password flow at /auth/token, security on exactly the protected
-operations, and request schemas that document what the API enforces."""
+operations, request schemas that document what the API enforces, the WebSocket messages; and a docs page that needs
+nothing but this app (the browser proof is tests/browser)."""
 
 from __future__ import annotations
 
+import re
+from importlib import metadata
 from typing import Any
 
 import httpx
 import jsonschema_rs
+import msgspec
 import pytest
+
+from app.core.openapi import SWAGGER_UI_DISTRIBUTION
+from app.events.live_docs import LIVE_FEED_MESSAGES
 
 PUBLIC = {
     ("post", "/auth/register"),
@@ -169,3 +176,56 @@ async def test_every_operation_that_needs_credentials_documents_401(spec: dict[s
     ]
 
     assert undocumented == []
+
+
+def _page_assets(page: str) -> list[str]:
+    return re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)
+
+
+async def test_the_docs_page_loads_only_files_the_app_serves(client: httpx.AsyncClient) -> None:
+    page = await client.get("/schema")
+    assets = _page_assets(page.text)
+
+    assert page.status_code == 200
+    assert len(assets) == 4  # stylesheet, two scripts, icon
+    assert [url for url in assets if not url.startswith("/schema/swagger-ui/")] == []
+    for url in assets:
+        assert (await client.get(url)).status_code == 200, url
+
+
+async def test_swagger_ui_files_are_cached_for_a_year_as_immutable(client: httpx.AsyncClient) -> None:
+    [script] = [url for url in _page_assets((await client.get("/schema")).text) if url.endswith("-bundle.js")]
+    response = await client.get(script)
+
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert set(response.headers["cache-control"].split(", ")) == {"public", "max-age=31536000", "immutable"}
+
+
+async def test_the_swagger_ui_file_urls_carry_the_package_version(client: httpx.AsyncClient) -> None:
+    version = metadata.version(SWAGGER_UI_DISTRIBUTION)
+
+    assert {url.split("/")[3] for url in _page_assets((await client.get("/schema")).text)} == {version}
+
+
+async def test_the_scalar_page_that_needed_a_cdn_is_gone(client: httpx.AsyncClient) -> None:
+    # Scalar's page loaded its script from a CDN; no well-kept Python package ships it on its own, so it is gone.
+    assert (await client.get("/schema/scalar")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["/ws/orders?token=", "/ws/admin/orders?token=", "?since=<event_id>", "`ping`", '{"type":"pong"}', "1008", "1012"],
+)
+async def test_the_description_explains_the_websocket_feeds(spec: dict[str, Any], words: str) -> None:
+    assert words in spec["info"]["description"]
+
+
+@pytest.mark.parametrize("message", LIVE_FEED_MESSAGES, ids=lambda struct: struct.__name__)
+async def test_websocket_messages_are_component_schemas_of_their_structs(
+    spec: dict[str, Any], message: type[msgspec.Struct]
+) -> None:
+    documented = spec["components"]["schemas"][message.__name__]
+    fields = {field.encode_name for field in msgspec.structs.fields(message)}
+    tag = {message.__struct_config__.tag_field} - {None}
+
+    assert set(documented["properties"]) == fields | tag
