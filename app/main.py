@@ -117,7 +117,7 @@ def create_app(
     settings = resolve_services(settings or Settings.from_env())
     assert settings.redis_url is not None  # resolve_services guarantees both
     assert settings.database_url is not None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secret_values())
 
     alchemy = alchemy or alchemy_config(settings)
     redis = redis or Redis.from_url(
