@@ -70,9 +70,24 @@ async def conflict() -> None:
 
 DATABASE_FAILURES: dict[str, type[asyncpg.exceptions.PostgresError]] = {
     "nul-byte": asyncpg.exceptions.CharacterNotInRepertoireError,
-    "deadlock": asyncpg.exceptions.DeadlockDetectedError,
     "unique": asyncpg.exceptions.UniqueViolationError,
+    "deferred-constraint": asyncpg.exceptions.TransactionIntegrityConstraintViolationError,
+    "deadlock": asyncpg.exceptions.DeadlockDetectedError,
+    "serialization": asyncpg.exceptions.SerializationError,
+    "statement-timeout": asyncpg.exceptions.QueryCanceledError,
+    "lock-timeout": asyncpg.exceptions.LockNotAvailableError,
+    "too-many-connections": asyncpg.exceptions.TooManyConnectionsError,
+    "disk-full": asyncpg.exceptions.DiskFullError,
+    "admin-shutdown": asyncpg.exceptions.AdminShutdownError,
+    "starting-up": asyncpg.exceptions.CannotConnectNowError,
+    "read-only": asyncpg.exceptions.ReadOnlySQLTransactionError,
+    "connection-failure": asyncpg.exceptions.ConnectionFailureError,
+    "undefined-table": asyncpg.exceptions.UndefinedTableError,
     "undefined-column": asyncpg.exceptions.UndefinedColumnError,
+    "undefined-function": asyncpg.exceptions.UndefinedFunctionError,
+    "no-privilege": asyncpg.exceptions.InsufficientPrivilegeError,
+    "raise-exception": asyncpg.exceptions.RaiseError,
+    "internal-error": asyncpg.exceptions.InternalServerError,
     "connection-lost": asyncpg.exceptions.ConnectionDoesNotExistError,
 }
 
@@ -229,9 +244,24 @@ def test_msgspec_error_becomes_a_field_error_naming_the_path(raw: bytes, field: 
     ("failure", "status", "code"),
     [
         ("nul-byte", 422, "validation_failed"),
-        ("deadlock", 409, "conflict"),
         ("unique", 409, "conflict"),
-        ("undefined-column", 500, "internal_error"),
+        ("deferred-constraint", 409, "conflict"),
+        ("deadlock", 503, "database_busy"),
+        ("serialization", 503, "database_busy"),
+        ("statement-timeout", 503, "database_busy"),
+        ("lock-timeout", 503, "database_busy"),
+        ("too-many-connections", 503, "database_busy"),
+        ("disk-full", 503, "database_busy"),
+        ("admin-shutdown", 503, "service_unavailable"),
+        ("starting-up", 503, "service_unavailable"),
+        ("read-only", 503, "service_unavailable"),
+        ("connection-failure", 503, "service_unavailable"),
+        ("undefined-table", 503, "database_misconfigured"),
+        ("undefined-column", 503, "database_misconfigured"),
+        ("undefined-function", 503, "database_misconfigured"),
+        ("no-privilege", 503, "database_misconfigured"),
+        ("raise-exception", 500, "internal_error"),
+        ("internal-error", 500, "internal_error"),
         ("connection-lost", 503, "service_unavailable"),
     ],
 )
@@ -243,3 +273,13 @@ async def test_database_error_is_classified_by_its_sqlstate_not_its_wrapper(
     assert response.status_code == status
     assert response.json()["code"] == code
     _assert_reveals_nothing(response)
+
+
+@pytest.mark.parametrize(
+    ("failure", "seconds"),
+    [("deadlock", "1"), ("too-many-connections", "1"), ("admin-shutdown", "1"), ("undefined-table", "30")],
+)
+async def test_database_503_says_when_to_retry(client: httpx.AsyncClient, failure: str, seconds: str) -> None:
+    response = await client.get(f"/database/{failure}")
+
+    assert response.headers["retry-after"] == seconds
