@@ -138,5 +138,5 @@ def test_library_records_are_scrubbed_after_their_traceback_is_rendered() -> Non
     assert '"locals"' not in line
 
 
-def _render_json(_: object, __: str, event_dict: dict[str, object]) -> str:
+def _render_json(_: object, __: str, event_dict: structlog.types.EventDict) -> str:
     return json.dumps(event_dict)
