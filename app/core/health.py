@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from redis.asyncio import Redis
@@ -155,6 +159,20 @@ class HealthController(Controller):
 MetricsRefresher = Callable[[], Awaitable[None]]
 
 
+def require_metrics_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """With ``METRICS_TOKEN`` set, only ``Authorization: Bearer <METRICS_TOKEN>`` may scrape (401 otherwise).
+
+    The metrics name every route and how often each fails; that is a map of the service for whoever can read it.
+    The comparison takes the same time wherever the first wrong character is (``hmac.compare_digest``).
+    """
+    expected: str | None = connection.app.state.settings.metrics_token
+    if expected is None:
+        return
+    scheme, _sep, presented = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        raise NotAuthorizedException("A valid metrics token is required")
+
+
 class MetricsController(Controller):
     """Prometheus text exposition: request counts and latencies by route and status, plus gauges refreshed on scrape.
 
@@ -166,6 +184,7 @@ class MetricsController(Controller):
     tags = ["operations"]
     security = [{}]
     include_in_schema = False
+    guards = [require_metrics_token]
 
     @get("/", exclude_from_auth=True)
     async def metrics(self, refresh_metrics: NamedDependency[MetricsRefresher]) -> Response[bytes]:
