@@ -5,7 +5,8 @@ configuration full of real secrets: a PostgreSQL role with a password, a Redis U
 that requires a login and refuses it, a random JWT secret. Then: a customer logs in and orders (the worker's email
 job fails on the SMTP login, and SAQ logs the failed job with its traceback), and database triggers make login,
 registration, refresh and a profile change fail with an error the code does not classify (a 500, logged with its
-traceback while the request body, the settings, the token and the cookie are in the frames' local variables).
+traceback while the request body, the settings, the token and the cookie are in the frames' local variables), and
+so does ``litestar users create``.
 Everything both processes wrote is searched for every secret, whole and in pieces.
 """
 
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.slow
 
 USER_PASSWORD = "user-pw-" + secrets.token_urlsafe(12)
 NEW_USER_PASSWORD = "new-user-pw-" + secrets.token_urlsafe(12)
+CLI_PASSWORD = "cli-pw-" + secrets.token_urlsafe(12)
 JWT_SECRET = "jwt-" + secrets.token_urlsafe(40)
 DB_PASSWORD = "db:p@ss/" + secrets.token_urlsafe(12)  # URL-special characters: percent-encoded in DATABASE_URL
 REDIS_PASSWORD = "redis-pw-" + secrets.token_urlsafe(12)
@@ -232,6 +234,12 @@ async def failed_run(
                 await client.post("/auth/refresh", cookies={"refresh_token": found["refresh cookie"]})
             ).status_code
             statuses["address"] = (await client.post("/addresses", json=ADDRESS, headers=bearer)).status_code
+            # The CLI, failing the same way: its uncaught exception goes through the same log pipeline.
+            command = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "litestar", "users", "create", "--email", EXPLODING_EMAIL,
+                "--password", CLI_PASSWORD, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+            statuses["cli"] = await asyncio.wait_for(command.wait(), 120)
         await _wait_for_line(log_path, "Error processing job")
     finally:
         for process in started:
@@ -255,6 +263,7 @@ async def failed_run(
             "SMTP password": SMTP_PASSWORD,
             "user's password": USER_PASSWORD,
             "new user's password": NEW_USER_PASSWORD,
+            "password given to the CLI": CLI_PASSWORD,
         },
         statuses=statuses,
         smtp_logins_refused=authenticator.refused,
@@ -290,9 +299,10 @@ def _pieces(secret: str, size: int = 12) -> set[str]:
 
 def test_the_faults_happened(failed_run: FailedRun) -> None:
     """The run failed where it should, so the searches below are not vacuous."""
-    assert failed_run.statuses == {"login": 500, "register": 500, "refresh": 500, "address": 500}
+    assert failed_run.statuses == {"login": 500, "register": 500, "refresh": 500, "address": 500, "cli": 1}
     assert failed_run.smtp_logins_refused >= 1
     assert failed_run.output.count('"unhandled_exception"') >= 4
+    assert '"uncaught_exception"' in failed_run.output  # the CLI's
     assert "Error processing job" in failed_run.output
 
 
@@ -305,6 +315,7 @@ def test_the_faults_happened(failed_run: FailedRun) -> None:
         "SMTP password",
         "user's password",
         "new user's password",
+        "password given to the CLI",
         "access token",
         "refresh cookie",
     ],
