@@ -440,7 +440,9 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
     if failure.log_event is not None:
         # The error's class and SQLSTATE (and PostgreSQL's message, which names a missing table but holds no values)
         # say what an operator needs; the response says none of it.
-        logger.warning(
+        # A deploy error needs someone to act; the transient kinds need someone to look only if they persist.
+        log = logger.error if failure is _MISCONFIGURED else logger.warning
+        log(
             failure.log_event,
             error=type(exc).__name__,
             sqlstate=_sqlstate(exc),

@@ -53,8 +53,10 @@ class SecretScrubber:
     A value can reach a line in other spellings than its own: JSON-escaped (a quote or a non-ASCII character in a
     password), percent-encoded (a password inside a URL), as a Python ``repr``. Each spelling is searched for, in
     one scan of the line by one compiled alternation: about 6 µs for a request line with five secrets on the busy
-    2-core test machine (encoding that line costs 1.6 µs there), a fraction of a percent of a request. Values shorter than :data:`MIN_LENGTH` are not registered: replacing ``orders`` everywhere
-    would mangle routes and logger names and reveal the secret by its absence; such a secret is too weak anyway.
+    2-core test machine (encoding that line costs 1.6 µs there), a fraction of a percent of a request.
+
+    Values shorter than :data:`MIN_LENGTH` are not registered: replacing ``orders`` everywhere would mangle routes
+    and logger names and reveal the secret by its absence; such a secret is too weak anyway.
     """
 
     MIN_LENGTH: Final = 8
