@@ -422,6 +422,9 @@ def _is_unavailable(exc: BaseException) -> bool:
             | asyncpg.exceptions.PostgresConnectionError
             | asyncpg.exceptions.CannotConnectNowError
             | asyncpg.exceptions.InterfaceError
+            # A pooled connection whose server process was terminated (admin_shutdown, a failover) while it sat idle:
+            # the next statement can meet the protocol half-way through failing ("cannot switch to state 12").
+            | asyncpg.exceptions.InternalClientError
             | asyncpg.exceptions.AdminShutdownError
             | sqlalchemy.exc.TimeoutError
             | redis.exceptions.ConnectionError

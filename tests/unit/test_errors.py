@@ -92,6 +92,11 @@ DATABASE_FAILURES: dict[str, type[asyncpg.exceptions.PostgresError]] = {
 }
 
 
+@get("/driver-state")
+async def driver_state() -> None:
+    raise asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+
+
 @get("/database/{failure:str}")
 async def database_failure(failure: FromPath[str]) -> None:
     # advanced-alchemy wraps every database error, whatever its kind, in its IntegrityError.
@@ -101,7 +106,17 @@ async def database_failure(failure: FromPath[str]) -> None:
 @pytest.fixture(scope="module")
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = Litestar(
-        route_handlers=[boom, key_error, http_500, connection_lost, domain, not_found, conflict, database_failure],
+        route_handlers=[
+            boom,
+            key_error,
+            http_500,
+            connection_lost,
+            driver_state,
+            domain,
+            not_found,
+            conflict,
+            database_failure,
+        ],
         exception_handlers=exception_handlers(),
         logging_config=None,
         debug=False,
@@ -138,8 +153,11 @@ async def test_unexpected_error_is_500_problem_revealing_nothing(client: httpx.A
     _assert_reveals_nothing(response)
 
 
-async def test_lost_backing_service_is_503_with_retry_after_revealing_nothing(client: httpx.AsyncClient) -> None:
-    response = await client.get("/connection-lost")
+@pytest.mark.parametrize("path", ["/connection-lost", "/driver-state"])
+async def test_lost_backing_service_is_503_with_retry_after_revealing_nothing(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

@@ -175,3 +175,29 @@ async def test_a_missing_table_makes_ready_503_naming_it_and_requests_503(
     assert ready.json()["checks"]["database"] == "schema mismatch: table products missing"
     assert "table products missing" in ready.json()["detail"]
     _assert_503(listed, "database_misconfigured", "30")
+
+
+TERMINATE_APP_BACKENDS = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = 'orders-service' AND pid <> pg_backend_pid()
+"""
+
+
+async def test_connections_killed_by_the_server_are_never_a_500(settings: Settings, engine: AsyncEngine) -> None:
+    """An administrator (or a failover) ends every connection of a running app: PostgreSQL's admin_shutdown."""
+    async with running_app(settings) as client:
+        for _ in range(3):  # every pool holds connections now
+            assert (await client.get(f"/products/{uuid.uuid4()}")).status_code == 404
+            assert (await client.get("/products")).status_code == 200
+        async with engine.connect() as admin:
+            killed = (await admin.execute(text(TERMINATE_APP_BACKENDS))).scalar_one()
+        after = [await client.get(f"/products/{uuid.uuid4()}"), await client.get("/products")]
+        recovered = [await client.get(f"/products/{uuid.uuid4()}"), await client.get("/products")]
+
+    assert killed >= 1
+    for response in after:
+        assert response.status_code in {200, 404, 503}, response.text
+        if response.status_code == 503:
+            assert response.json()["code"] == "service_unavailable"
+            assert response.headers["retry-after"] == "1"
+    assert [r.status_code for r in recovered] == [404, 200]
