@@ -113,6 +113,9 @@ def seed_command(
     from app.dev.demo import DEMO_USERS, ensure_demo_users
     from app.testing.seed import SEED_PASSWORD, Seeder, SeedOptions, start_of_day
 
+    if app.state.settings.is_production:
+        # Seeded users share one published password (printed below); in production they would be open accounts.
+        raise click.ClickException("litestar seed refuses to run when APP_ENV=production (it makes fake accounts)")
     try:
         options = SeedOptions(
             users=users,

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, Literal
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from advanced_alchemy.extensions.litestar import (
@@ -102,10 +103,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Payment timeout (issue 17): seconds a pending order waits for payment (0: forever), and how often workers look.
     order_payment_ttl: int = 1800
     payment_expiry_interval: float = 5.0
+    # Safe defaults and secrets (issue 12).
+    metrics_token: str | None = None
 
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every value of this configuration that must never be written to a log line."""
+        found = [self.jwt_secret, self.smtp_password, self.metrics_token]
+        for url in (self.database_url, self.redis_url):
+            if url and (password := urlsplit(url).password):
+                found += [password, unquote(password)]
+        return tuple(v for v in found if v)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +146,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if jwt_secret is None:
             if production:
                 raise ConfigError("JWT_SECRET", "is required when APP_ENV=production")
+            if database_url is not None:
+                # The built-in key is public (it is in this file): anyone could sign an admin token with it. It is
+                # only for the embedded servers of a developer's machine; a real database means real users.
+                raise ConfigError(
+                    "JWT_SECRET",
+                    "is required when DATABASE_URL is set (the built-in development key serves only the embedded "
+                    "servers); set it to 32+ random bytes",
+                )
             jwt_secret = DEV_JWT_SECRET
         elif len(jwt_secret.encode()) < 32:
             raise ConfigError("JWT_SECRET", "must be at least 32 bytes")
@@ -154,6 +173,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "ORDER_PAYMENT_TTL",
                 f"must be 0 (off) or at least {MIN_ORDER_PAYMENT_TTL} seconds, got {order_payment_ttl}",
             )
+        cors_origins = env.items("CORS_ORIGINS")
+        if "*" in cors_origins:
+            # Credentials (the refresh cookie) are allowed cross-origin, so the allowed origins must be named.
+            raise ConfigError("CORS_ORIGINS", "must list origins (https://shop.example.com); '*' is refused")
 
         return cls(
             app_env=app_env,  # type: ignore[arg-type]  # narrowed by choice()
@@ -174,7 +197,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_from=env.text("EMAIL_FROM") or "Orders <orders@example.com>",
             email_backend=email_backend,  # type: ignore[arg-type]
             rate_limit_auth=env.rate("RATE_LIMIT_AUTH", RateLimit(count=10, unit="minute")),
-            cors_origins=env.items("CORS_ORIGINS"),
+            cors_origins=cors_origins,
             log_level=env.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
             db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=1, maximum=200),
             db_max_overflow=env.integer("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
@@ -189,6 +212,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ws_max_per_user=env.integer("WS_MAX_PER_USER", 20, minimum=1, maximum=10_000),
             order_payment_ttl=order_payment_ttl,
             payment_expiry_interval=env.number("PAYMENT_EXPIRY_INTERVAL", 5.0, minimum=0.05),
+            metrics_token=env.text("METRICS_TOKEN"),
         )
 
 
@@ -278,6 +302,9 @@ def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             max_overflow=settings.db_max_overflow,
             pool_recycle=1800,
             pool_timeout=10,
+            # SQLAlchemy puts a statement's parameters (emails, token hashes) into its error messages, and so into
+            # logged tracebacks; the SQL and the SQLSTATE say enough.
+            hide_parameters=True,
             connect_args={
                 "server_settings": {"application_name": "orders-service"},
                 "timeout": 5,

@@ -42,7 +42,7 @@ from app.core.rate_limit import (
 from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
 from app.core.security import PasswordHashing, TokenCodec
-from app.db import models  # noqa: F401 - registers every table on the shared metadata
+from app.db import models  # registers every table on the shared metadata
 from app.db.prepared import DirectPool
 from app.db.providers import request_session
 from app.domain.accounts import deps as accounts_deps
@@ -118,7 +118,7 @@ def create_app(
     settings = resolve_services(settings or Settings.from_env())
     assert settings.redis_url is not None  # resolve_services guarantees both
     assert settings.database_url is not None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secret_values())
 
     alchemy = alchemy or alchemy_config(settings)
     redis = redis or Redis.from_url(
@@ -164,6 +164,7 @@ def create_app(
         redis,
         version_table=MIGRATIONS_VERSION_TABLE,
         expected_heads=migration_heads(),
+        expected_columns={table.name: frozenset(table.columns.keys()) for table in models.metadata.sorted_tables},
     )
     rate_limited = Router(
         path="/",

@@ -88,7 +88,7 @@ def database_url(servers: Servers) -> Iterator[str]:
     name = f"orders_test_{uuid.uuid4().hex[:10]}"
     asyncio.run(_admin_execute(servers.admin_database_url, f'CREATE DATABASE "{name}"'))
     url = make_url(servers.admin_database_url).set(database=name).render_as_string(hide_password=False)
-    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": servers.redis_url})
+    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": servers.redis_url, "JWT_SECRET": TEST_JWT_SECRET})
     migrations = AlembicCommands(sqlalchemy_config=alchemy_config(settings))
     migrations.upgrade(revision="head")
     try:

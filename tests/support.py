@@ -46,7 +46,13 @@ async def run_litestar(settings: Settings, *args: str, **env: str) -> CommandRes
     """
     assert settings.database_url is not None
     assert settings.redis_url is not None
-    environment = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, **env}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "JWT_SECRET": settings.jwt_secret,
+        **env,
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -32,7 +32,6 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
-    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from app.core.logging import get_logger
@@ -311,23 +310,83 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
-def _database_refusal(request: Request[Any, Any, Any], exc: BaseException) -> Response[ProblemDetail] | None:
-    """The response when PostgreSQL refused the request's data or lost a race to it; None for other failures."""
+class _DatabaseFailure(msgspec.Struct, frozen=True):
+    """How a class of PostgreSQL errors is answered: status, code, what the client reads, when to retry."""
+
+    status: int
+    code: str
+    detail: str
+    retry_after: int | None = None
+    log_event: str | None = None  # operators need to hear about it (the client's answer says little)
+
+
+_REFUSED_VALUE: Final = _DatabaseFailure(
+    422,
+    "validation_failed",
+    "The request contains a value that cannot be stored or searched for (such as a NUL character)",
+)
+_CONFLICT: Final = _DatabaseFailure(409, "conflict", "The request conflicts with existing data")
+_UNAVAILABLE: Final = _DatabaseFailure(
+    503,
+    "service_unavailable",
+    "A backing service is temporarily unavailable; retry shortly",
+    1,
+    "dependency_unavailable",
+)
+_BUSY: Final = _DatabaseFailure(
+    503, "database_busy", "The database is too busy to answer now; retry shortly", 1, "database_busy"
+)
+#: The schema is not what this version of the code expects: a deploy error that no retry by the client fixes soon.
+_MISCONFIGURED: Final = _DatabaseFailure(
+    503,
+    "database_misconfigured",
+    "The service is not fully deployed; retry later",
+    30,
+    "database_misconfigured",
+)
+
+#: SQLSTATE (or its class, the first two characters) → answer. The most specific entry wins.
+#: https://www.postgresql.org/docs/current/errcodes-appendix.html
+_BY_SQLSTATE: Final[Mapping[str, _DatabaseFailure]] = {
+    "22": _REFUSED_VALUE,  # data exception: a NUL character, a number out of range… that validation let by
+    # Integrity violations: services translate the conflicts they expect (email_taken, sku_taken); reaching here
+    # means a race lost against a constraint, still the client's conflict.
+    "23": _CONFLICT,
+    "40002": _CONFLICT,  # transaction_integrity_constraint_violation (a deferred constraint at commit)
+    # Transaction rollback: serialization_failure 40001, deadlock_detected 40P01, statement_completion_unknown
+    # 40003. Nothing of the request was kept; the same request is expected to succeed when retried.
+    "40": _BUSY,
+    "08": _UNAVAILABLE,  # connection exception
+    "53": _BUSY,  # insufficient resources: too_many_connections 53300, disk_full, out_of_memory
+    "54": _BUSY,  # program limit exceeded (e.g. statement too complex at this moment)
+    "55P03": _BUSY,  # lock_not_available: lock_timeout expired
+    "55006": _BUSY,  # object_in_use
+    "57014": _BUSY,  # query_canceled: statement_timeout expired, or an operator cancelled the query
+    "57P01": _UNAVAILABLE,  # admin_shutdown: the server is restarting
+    "57P02": _UNAVAILABLE,  # crash_shutdown
+    "57P03": _UNAVAILABLE,  # cannot_connect_now: the server is starting up
+    "57P05": _UNAVAILABLE,  # idle_session_timeout
+    "58": _UNAVAILABLE,  # system error: I/O error on the server
+    "25006": _UNAVAILABLE,  # read_only_sql_transaction: writes reached a standby (a failover in progress)
+    "42P01": _MISCONFIGURED,  # undefined_table
+    "42703": _MISCONFIGURED,  # undefined_column
+    "42883": _MISCONFIGURED,  # undefined_function
+    "42704": _MISCONFIGURED,  # undefined_object (a type, say)
+    "3F000": _MISCONFIGURED,  # invalid_schema_name
+    "42501": _MISCONFIGURED,  # insufficient_privilege: the role lacks a grant on a new table
+}
+
+
+def _classify_sqlstate(state: str) -> _DatabaseFailure | None:
+    return _BY_SQLSTATE.get(state) or _BY_SQLSTATE.get(state[:2])
+
+
+def _database_failure(exc: BaseException) -> _DatabaseFailure | None:
+    """The answer for a failure caused by PostgreSQL (by its SQLSTATE) or a lost connection; None for a bug."""
     state = _sqlstate(exc)
-    if state is None:
-        return None
-    if state.startswith("22"):  # data exception: a NUL character, a number out of range… that validation let by
-        return problem_response(
-            request,
-            422,
-            code="validation_failed",
-            detail="The request contains a value that cannot be stored or searched for (such as a NUL character)",
-        )
-    if state.startswith(("23", "40")):
-        # Integrity violations and serialization failures: services translate the conflicts they expect (email_taken,
-        # sku_taken); reaching here means a race lost against a constraint, still the client's conflict.
-        return problem_response(request, 409, code="conflict", detail="The request conflicts with existing data")
-    return None
+    if state is not None and (failure := _classify_sqlstate(state)) is not None:
+        return failure
+    return _UNAVAILABLE if _is_unavailable(exc) else None
 
 
 def is_unique_violation(exc: BaseException, constraint: str) -> bool:
@@ -363,6 +422,9 @@ def _is_unavailable(exc: BaseException) -> bool:
             | asyncpg.exceptions.PostgresConnectionError
             | asyncpg.exceptions.CannotConnectNowError
             | asyncpg.exceptions.InterfaceError
+            # A pooled connection whose server process was terminated (admin_shutdown, a failover) while it sat idle:
+            # the next statement can meet the protocol half-way through failing ("cannot switch to state 12").
+            | asyncpg.exceptions.InternalClientError
             | asyncpg.exceptions.AdminShutdownError
             | sqlalchemy.exc.TimeoutError
             | redis.exceptions.ConnectionError
@@ -374,22 +436,36 @@ def _is_unavailable(exc: BaseException) -> bool:
 
 
 def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemDetail]:
-    if _is_unavailable(exc):
-        logger.warning(
-            "dependency_unavailable",
+    failure = _database_failure(exc)
+    if failure is None:
+        logger.exception("unhandled_exception", path=request.scope.get("path"))
+        return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
+    if failure.log_event is not None:
+        # The error's class and SQLSTATE (and PostgreSQL's message, which names a missing table but holds no values)
+        # say what an operator needs; the response says none of it.
+        # A deploy error needs someone to act; the transient kinds need someone to look only if they persist.
+        log = logger.error if failure is _MISCONFIGURED else logger.warning
+        log(
+            failure.log_event,
             error=type(exc).__name__,
+            sqlstate=_sqlstate(exc),
+            reason=_postgres_message(exc) if failure is _MISCONFIGURED else None,
             path=request.scope.get("path"),
         )
-        return problem_response(
-            request,
-            HTTP_503_SERVICE_UNAVAILABLE,
-            detail="A backing service is temporarily unavailable; retry shortly",
-            headers={"Retry-After": "1"},
-        )
-    if (refusal := _database_refusal(request, exc)) is not None:
-        return refusal
-    logger.exception("unhandled_exception", path=request.scope.get("path"))
-    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
+    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else None
+    return problem_response(request, failure.status, code=failure.code, detail=failure.detail, headers=headers)
+
+
+def _postgres_message(exc: BaseException) -> str | None:
+    """PostgreSQL's own message for the error behind ``exc`` (``relation "products" does not exist``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.exceptions.PostgresError):
+            return str(current.args[0]) if current.args else None
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def exception_handlers() -> ExceptionHandlersMap:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from redis.asyncio import Redis
@@ -37,8 +41,21 @@ class Readiness(msgspec.Struct):
     checks: dict[str, str]
 
 
+#: Every column of every table in the schema the connection works in (one catalog read, well under 1 ms).
+_COLUMNS: Final = text(
+    "SELECT c.relname, a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+    "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
+    "AND a.attnum > 0 AND NOT a.attisdropped"
+)
+
+
 class ReadinessProbe:
-    """Answers whether PostgreSQL and Redis respond and the schema is at the latest migration."""
+    """Answers whether PostgreSQL and Redis respond and the schema is what this code expects.
+
+    The schema is checked twice: the migration recorded in the version table must be this code's head, and every
+    table and column the models use must exist. The second catches what the first cannot see — a table renamed or
+    dropped by hand, a restore of an older dump — which would otherwise surface only as failing requests.
+    """
 
     def __init__(
         self,
@@ -47,11 +64,13 @@ class ReadinessProbe:
         *,
         version_table: str,
         expected_heads: frozenset[str],
+        expected_columns: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._engine = engine
         self._redis = redis
         self._version_query = text(f"SELECT version_num FROM {version_table}")  # noqa: S608 - from config
         self._expected = expected_heads
+        self._columns = dict(expected_columns or {})
 
     async def check(self) -> dict[str, str]:
         database, redis = await asyncio.gather(
@@ -73,11 +92,32 @@ class ReadinessProbe:
     async def _check_database(self) -> str:
         async with self._engine.connect() as conn:
             applied = frozenset((await conn.execute(self._version_query)).scalars())
-        return "ok" if applied == self._expected else "migrations pending"
+            if applied != self._expected:
+                return "migrations pending"
+            if not self._columns:
+                return "ok"
+            present: dict[str, set[str]] = {}
+            for table, column in (await conn.execute(_COLUMNS)).tuples():
+                present.setdefault(table, set()).add(column)
+        return schema_mismatch(self._columns, present) or "ok"
 
     async def _check_redis(self) -> str:
         await self._redis.ping()
         return "ok"
+
+
+def schema_mismatch(expected: Mapping[str, frozenset[str]], present: Mapping[str, set[str]]) -> str | None:
+    """``schema mismatch: table products missing, column users.email missing`` (at most 5 named), or None."""
+    problems: list[str] = []
+    for table, columns in sorted(expected.items()):
+        if table not in present:
+            problems.append(f"table {table} missing")
+            continue
+        problems += [f"column {table}.{column} missing" for column in sorted(columns - present[table])]
+    if not problems:
+        return None
+    more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return "schema mismatch: " + ", ".join(problems[:5]) + more
 
 
 class HealthController(Controller):
@@ -119,6 +159,20 @@ class HealthController(Controller):
 MetricsRefresher = Callable[[], Awaitable[None]]
 
 
+def require_metrics_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """With ``METRICS_TOKEN`` set, only ``Authorization: Bearer <METRICS_TOKEN>`` may scrape (401 otherwise).
+
+    The metrics name every route and how often each fails; that is a map of the service for whoever can read it.
+    The comparison takes the same time wherever the first wrong character is (``hmac.compare_digest``).
+    """
+    expected: str | None = connection.app.state.settings.metrics_token
+    if expected is None:
+        return
+    scheme, _sep, presented = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        raise NotAuthorizedException("A valid metrics token is required")
+
+
 class MetricsController(Controller):
     """Prometheus text exposition: request counts and latencies by route and status, plus gauges refreshed on scrape.
 
@@ -130,6 +184,7 @@ class MetricsController(Controller):
     tags = ["operations"]
     security = [{}]
     include_in_schema = False
+    guards = [require_metrics_token]
 
     @get("/", exclude_from_auth=True)
     async def metrics(self, refresh_metrics: NamedDependency[MetricsRefresher]) -> Response[bytes]:

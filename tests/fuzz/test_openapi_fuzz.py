@@ -69,7 +69,7 @@ def _openapi_document() -> dict[str, Any]:
     """
     unused = {"DATABASE_URL": "postgresql+asyncpg://127.0.0.1/unused", "REDIS_URL": "redis://127.0.0.1/0"}
     document: dict[str, Any] = create_app(
-        Settings.from_env({**unused, "LOG_LEVEL": "WARNING"})
+        Settings.from_env({**unused, "JWT_SECRET": "unused-" + "x" * 32, "LOG_LEVEL": "WARNING"})
     ).openapi_schema.to_schema()
     return document
 

@@ -70,11 +70,31 @@ async def conflict() -> None:
 
 DATABASE_FAILURES: dict[str, type[asyncpg.exceptions.PostgresError]] = {
     "nul-byte": asyncpg.exceptions.CharacterNotInRepertoireError,
-    "deadlock": asyncpg.exceptions.DeadlockDetectedError,
     "unique": asyncpg.exceptions.UniqueViolationError,
+    "deferred-constraint": asyncpg.exceptions.TransactionIntegrityConstraintViolationError,
+    "deadlock": asyncpg.exceptions.DeadlockDetectedError,
+    "serialization": asyncpg.exceptions.SerializationError,
+    "statement-timeout": asyncpg.exceptions.QueryCanceledError,
+    "lock-timeout": asyncpg.exceptions.LockNotAvailableError,
+    "too-many-connections": asyncpg.exceptions.TooManyConnectionsError,
+    "disk-full": asyncpg.exceptions.DiskFullError,
+    "admin-shutdown": asyncpg.exceptions.AdminShutdownError,
+    "starting-up": asyncpg.exceptions.CannotConnectNowError,
+    "read-only": asyncpg.exceptions.ReadOnlySQLTransactionError,
+    "connection-failure": asyncpg.exceptions.ConnectionFailureError,
+    "undefined-table": asyncpg.exceptions.UndefinedTableError,
     "undefined-column": asyncpg.exceptions.UndefinedColumnError,
+    "undefined-function": asyncpg.exceptions.UndefinedFunctionError,
+    "no-privilege": asyncpg.exceptions.InsufficientPrivilegeError,
+    "raise-exception": asyncpg.exceptions.RaiseError,
+    "internal-error": asyncpg.exceptions.InternalServerError,
     "connection-lost": asyncpg.exceptions.ConnectionDoesNotExistError,
 }
+
+
+@get("/driver-state")
+async def driver_state() -> None:
+    raise asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
 
 
 @get("/database/{failure:str}")
@@ -86,7 +106,17 @@ async def database_failure(failure: FromPath[str]) -> None:
 @pytest.fixture(scope="module")
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = Litestar(
-        route_handlers=[boom, key_error, http_500, connection_lost, domain, not_found, conflict, database_failure],
+        route_handlers=[
+            boom,
+            key_error,
+            http_500,
+            connection_lost,
+            driver_state,
+            domain,
+            not_found,
+            conflict,
+            database_failure,
+        ],
         exception_handlers=exception_handlers(),
         logging_config=None,
         debug=False,
@@ -123,8 +153,11 @@ async def test_unexpected_error_is_500_problem_revealing_nothing(client: httpx.A
     _assert_reveals_nothing(response)
 
 
-async def test_lost_backing_service_is_503_with_retry_after_revealing_nothing(client: httpx.AsyncClient) -> None:
-    response = await client.get("/connection-lost")
+@pytest.mark.parametrize("path", ["/connection-lost", "/driver-state"])
+async def test_lost_backing_service_is_503_with_retry_after_revealing_nothing(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
@@ -229,9 +262,24 @@ def test_msgspec_error_becomes_a_field_error_naming_the_path(raw: bytes, field: 
     ("failure", "status", "code"),
     [
         ("nul-byte", 422, "validation_failed"),
-        ("deadlock", 409, "conflict"),
         ("unique", 409, "conflict"),
-        ("undefined-column", 500, "internal_error"),
+        ("deferred-constraint", 409, "conflict"),
+        ("deadlock", 503, "database_busy"),
+        ("serialization", 503, "database_busy"),
+        ("statement-timeout", 503, "database_busy"),
+        ("lock-timeout", 503, "database_busy"),
+        ("too-many-connections", 503, "database_busy"),
+        ("disk-full", 503, "database_busy"),
+        ("admin-shutdown", 503, "service_unavailable"),
+        ("starting-up", 503, "service_unavailable"),
+        ("read-only", 503, "service_unavailable"),
+        ("connection-failure", 503, "service_unavailable"),
+        ("undefined-table", 503, "database_misconfigured"),
+        ("undefined-column", 503, "database_misconfigured"),
+        ("undefined-function", 503, "database_misconfigured"),
+        ("no-privilege", 503, "database_misconfigured"),
+        ("raise-exception", 500, "internal_error"),
+        ("internal-error", 500, "internal_error"),
         ("connection-lost", 503, "service_unavailable"),
     ],
 )
@@ -243,3 +291,13 @@ async def test_database_error_is_classified_by_its_sqlstate_not_its_wrapper(
     assert response.status_code == status
     assert response.json()["code"] == code
     _assert_reveals_nothing(response)
+
+
+@pytest.mark.parametrize(
+    ("failure", "seconds"),
+    [("deadlock", "1"), ("too-many-connections", "1"), ("admin-shutdown", "1"), ("undefined-table", "30")],
+)
+async def test_database_503_says_when_to_retry(client: httpx.AsyncClient, failure: str, seconds: str) -> None:
+    response = await client.get(f"/database/{failure}")
+
+    assert response.headers["retry-after"] == seconds

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from urllib.parse import quote
 
 import jwt
 import pytest
+import structlog
 
-from app.core.logging import _RedactingFilter, redact
+from app.core.logging import (
+    SecretScrubber,
+    _RedactingFilter,
+    _ScrubbingFormatter,
+    _tracebacks,
+    redact,
+    register_secrets,
+)
 
 JWT = jwt.encode({"sub": "8a1f2d3c-0000-4000-8000-000000000001", "type": "access"}, "k" * 32, algorithm="HS256")
 
@@ -77,3 +88,55 @@ def test_filter_redacts_a_preformatted_message() -> None:
     _RedactingFilter().filter(record)
 
     assert JWT not in record.getMessage()
+
+
+SECRET = 'pa:ss/wörd"' + "x" * 12  # URL-special, JSON-special and non-ASCII characters
+
+
+def _scrubber() -> SecretScrubber:
+    scrubber = SecretScrubber()
+    scrubber.register([SECRET, None, "short"])
+    return scrubber
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [SECRET, quote(SECRET, safe=""), json.dumps(SECRET)[1:-1], json.dumps(SECRET, ensure_ascii=False)[1:-1]],
+    ids=["plain", "percent-encoded", "json-ascii", "json-utf8"],
+)
+def test_scrubber_replaces_every_spelling_of_a_secret(spelling: str) -> None:
+    line = f'{{"event": "connect", "url": "postgresql://app:{spelling}@db/orders"}}'
+
+    scrubbed = _scrubber().scrub_text(line)
+
+    assert spelling not in scrubbed
+    assert "postgresql://app:[REDACTED]@db/orders" in scrubbed
+    assert _scrubber().scrub_bytes(line.encode()) == scrubbed.encode()
+
+
+def test_scrubber_ignores_values_too_short_to_tell_from_ordinary_words() -> None:
+    assert _scrubber().scrub_text("GET /orders short") == "GET /orders short"
+
+
+def test_library_records_are_scrubbed_after_their_traceback_is_rendered() -> None:
+    register_secrets(SECRET)
+    formatter = _ScrubbingFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _tracebacks, _render_json],
+    )
+    try:
+        raise RuntimeError(f"could not log in with {SECRET}")
+    except RuntimeError:
+        record = logging.LogRecord("saq", logging.ERROR, __file__, 1, "Error processing job %s", (SECRET,), None)
+        record.exc_info = sys.exc_info()
+
+    line = formatter.format(record)
+
+    assert json.loads(line)["exception"][0]["frames"]  # the traceback is there, frames named
+    assert SECRET not in line
+    assert json.dumps(SECRET)[1:-1] not in line
+    assert '"locals"' not in line
+
+
+def _render_json(_: object, __: str, event_dict: structlog.types.EventDict) -> str:
+    return json.dumps(event_dict)

@@ -147,3 +147,55 @@ def test_order_payment_ttl_refuses_one_to_nine_seconds_and_non_integers(value: s
         Settings.from_env({"ORDER_PAYMENT_TTL": value})
 
     assert raised.value.variable == "ORDER_PAYMENT_TTL"
+
+
+@pytest.mark.parametrize("origins", ["*", "https://shop.example.com, *"])
+def test_cors_wildcard_is_refused(origins: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"CORS_ORIGINS": origins})
+
+    assert raised.value.variable == "CORS_ORIGINS"
+    assert "'*' is refused" in str(raised.value)
+
+
+def test_database_url_without_jwt_secret_refuses_the_development_key() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"DATABASE_URL": "postgresql+asyncpg://app@db/orders"})
+
+    assert raised.value.variable == "JWT_SECRET"
+    assert "DATABASE_URL" in str(raised.value)
+
+
+def test_database_url_with_jwt_secret_starts() -> None:
+    secret = secrets.token_urlsafe(48)
+
+    settings = Settings.from_env({"DATABASE_URL": "postgresql+asyncpg://app@db/orders", "JWT_SECRET": secret})
+
+    assert settings.jwt_secret == secret
+
+
+def test_metrics_token_is_read() -> None:
+    assert Settings.from_env({}).metrics_token is None
+    assert Settings.from_env({"METRICS_TOKEN": "scrape-me-please"}).metrics_token == "scrape-me-please"
+
+
+def test_secret_values_are_every_secret_of_the_configuration() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+asyncpg://app:db%40pass-123@db/orders",
+            "REDIS_URL": "redis://default:redis-pass-456@cache:6379/0",
+            "JWT_SECRET": "j" * 16 + "k" * 16,
+            "SMTP_HOST": "mail.example.com",
+            "SMTP_PASSWORD": "smtp-pass-789",
+            "METRICS_TOKEN": "metrics-token-0",
+        }
+    )
+
+    assert set(settings.secret_values()) == {
+        "j" * 16 + "k" * 16,
+        "db%40pass-123",
+        "db@pass-123",
+        "redis-pass-456",
+        "smtp-pass-789",
+        "metrics-token-0",
+    }

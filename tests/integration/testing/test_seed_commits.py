@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -204,3 +205,23 @@ async def test_the_seed_command_fills_the_database_and_says_what_it_did(settings
     assert f"password: {SEED_PASSWORD}" in output
     assert "--seed 5 --as-of 2026-11-01" in output
     assert all(demo.email in output for demo in DEMO_USERS)
+
+
+@pytest.mark.usefixtures("committed_db")
+async def test_the_seed_command_refuses_to_run_in_production(settings: Settings, engine: AsyncEngine) -> None:
+    arguments = "seed --users 3 --products 4 --orders 12 --demo-users"
+
+    result = await run_litestar(
+        settings,
+        "--app",
+        "app.main:create_app",
+        *arguments.split(),
+        APP_ENV="production",
+        JWT_SECRET=secrets.token_urlsafe(48),
+        LOG_LEVEL="WARNING",
+    )
+
+    assert result.returncode != 0
+    assert "refuses to run when APP_ENV=production" in result.stderr
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM users"))).scalar_one() == 0
