@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict
 
 import msgspec
 from advanced_alchemy.extensions.litestar import (
@@ -95,6 +95,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     email_retry_delay: float = 1.0
     email_retry_backoff: float = 300.0
     live_check_interval: float = 5.0
+    # Webhooks (contract §9). ALLOW_PRIVATE / ALLOW_INSECURE are for development and tests: refused in production.
+    webhook_allow_private: bool = False
+    webhook_allow_insecure: bool = False
+    webhook_retry_delay: float = 5.0
+    webhook_max_attempts: int = 10
+    webhook_disable_after: int = 20
 
     @property
     def is_production(self) -> bool:
@@ -172,7 +178,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_retry_delay=env.number("EMAIL_RETRY_DELAY", 1.0, minimum=0.0),
             email_retry_backoff=env.number("EMAIL_RETRY_BACKOFF", 300.0, minimum=0.0),
             live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
+            **_webhook_settings(env, production=production),
         )
+
+
+class _WebhookSettings(TypedDict):
+    webhook_allow_private: bool
+    webhook_allow_insecure: bool
+    webhook_retry_delay: float
+    webhook_max_attempts: int
+    webhook_disable_after: int
+
+
+def _webhook_settings(env: _Env, *, production: bool) -> _WebhookSettings:
+    """The ``WEBHOOK_*`` variables. Private targets and plain HTTP would let an admin token reach internal services
+    (SSRF) or send signed payloads in clear text, so production refuses both switches."""
+    allow_private = env.boolean("WEBHOOK_ALLOW_PRIVATE", False)
+    allow_insecure = env.boolean("WEBHOOK_ALLOW_INSECURE", False)
+    for name, value in (("WEBHOOK_ALLOW_PRIVATE", allow_private), ("WEBHOOK_ALLOW_INSECURE", allow_insecure)):
+        if production and value:
+            raise ConfigError(name, "is for development and tests only; refused when APP_ENV=production")
+    return _WebhookSettings(
+        webhook_allow_private=allow_private,
+        webhook_allow_insecure=allow_insecure,
+        webhook_retry_delay=env.number("WEBHOOK_RETRY_DELAY", 5.0, minimum=0.0),
+        webhook_max_attempts=env.integer("WEBHOOK_MAX_ATTEMPTS", 10, minimum=1, maximum=50),
+        webhook_disable_after=env.integer("WEBHOOK_DISABLE_AFTER", 20, minimum=1, maximum=100_000),
+    )
 
 
 class _Env:

@@ -37,6 +37,7 @@ from app.domain.orders.services import lines_of
 from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.templates import EmailLine, OrderEmail, render_order_email
+from app.events.webhooks import webhook_queue_config
 
 __all__ = (
     "QUEUE_NAME",
@@ -224,7 +225,8 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
                 shutdown=[shutdown],
                 concurrency=settings.worker_concurrency,
                 separate_process=not settings.worker_in_process,
-            )
+            ),
+            webhook_queue_config(settings),
         ],
         use_server_lifespan=False,
         web_enabled=False,
