@@ -39,9 +39,9 @@ from typing import Any, Final
 import httpcore
 import httpx
 import msgspec
-from litestar_saq import QueueConfig
 from saq.queue import Queue
 from saq.types import Context
+from saq.worker import Worker
 
 from app.config import Settings
 from app.core.logging import get_logger
@@ -57,8 +57,8 @@ __all__ = (
     "WEBHOOK_QUEUE",
     "DeliveryClient",
     "WebhookPump",
+    "WebhookWorker",
     "retry_delay",
-    "webhook_queue_config",
 )
 
 logger = get_logger("app.webhooks")
@@ -465,42 +465,62 @@ class WebhookPump:
 # ------------------------------------------------------------------------------------------------------ the queue
 
 
-def webhook_queue_config(settings: Settings) -> QueueConfig:
-    """The ``webhooks`` SAQ queue: its worker runs the pump and the delivery jobs, apart from the email queue."""
-    assert settings.redis_url is not None
-    assert settings.database_url is not None
-    holder: list[WebhookResources] = []
+class WebhookWorker:
+    """The ``webhooks`` queue's SAQ worker and the pump, run inside the orders worker's process.
 
-    async def startup(ctx: Context) -> None:
+    A queue of its own, so a slow receiver occupies webhook job slots (``WEBHOOK_CONCURRENCY``), never the email
+    queue's. Not a second litestar-saq queue config: ``litestar workers run`` would fork a child process per extra
+    queue, which outlives a parent that is killed. The orders worker starts and stops this one from its own
+    startup and shutdown hooks, so it runs wherever the orders worker runs (its own process, or in-process).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.redis_url is not None
+        assert settings.database_url is not None
+        self._settings = settings
+        self.queue = Queue.from_url(settings.redis_url, name=WEBHOOK_QUEUE)
         policy = TargetPolicy(
             allow_private=settings.webhook_allow_private, allow_insecure=settings.webhook_allow_insecure
         )
-        resources = WebhookResources(
+        self.resources = WebhookResources(
             settings=settings,
-            pool=DirectPool(settings.database_url or "", size=4),
+            pool=DirectPool(settings.database_url, size=4),
             client=DeliveryClient(policy),
             sender=email_sender_for(settings),
         )
-        await resources.pool.open()
-        resources.pump = WebhookPump(resources.pool, ctx["worker"].queue, settings)
-        resources.pump.start()
-        holder.append(resources)
-        ctx["webhooks"] = resources  # type: ignore[typeddict-unknown-key]
+        self._worker = Worker(
+            self.queue,
+            functions=[deliver_webhooks, email_webhook_disabled],
+            concurrency=WEBHOOK_CONCURRENCY,
+            startup=[self._provide],
+        )
+        self._worker.SIGNALS = []  # the orders worker owns the process's signals and stops this one
+        self._task: asyncio.Task[None] | None = None
 
-    async def shutdown(_: Context) -> None:
-        while holder:
-            resources = holder.pop()
-            if resources.pump is not None:
-                await resources.pump.stop()
-            await resources.client.aclose()
-            await resources.pool.close()
+    async def _provide(self, ctx: Context) -> None:
+        ctx["webhooks"] = self.resources  # type: ignore[typeddict-unknown-key]
 
-    return QueueConfig(
-        name=WEBHOOK_QUEUE,
-        dsn=settings.redis_url,
-        tasks=[deliver_webhooks, email_webhook_disabled],
-        startup=[startup],
-        shutdown=[shutdown],
-        concurrency=WEBHOOK_CONCURRENCY,
-        separate_process=not settings.worker_in_process,
-    )
+    async def start(self) -> None:
+        await self.queue.connect()
+        await self.resources.pool.open()
+        self.resources.pump = WebhookPump(self.resources.pool, self.queue, self._settings)
+        self.resources.pump.start()
+        self._task = asyncio.create_task(self._worker.start(), name="webhook-worker")
+
+    async def stop(self) -> None:
+        """Stop taking jobs, let running attempts finish (up to their 10 s), then close everything."""
+        if self.resources.pump is not None:
+            await self.resources.pump.stop()
+        # SAQ's own grace period also waits for its idle dequeue loops, which never end: wait for the jobs instead.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ATTEMPT_TIMEOUT_S + 2
+        while self._worker.job_task_contexts and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await self._worker.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.resources.client.aclose()
+        await self.resources.pool.close()
+        await self.queue.disconnect()

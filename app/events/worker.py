@@ -37,7 +37,7 @@ from app.domain.orders.services import lines_of
 from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.templates import EmailLine, OrderEmail, render_order_email
-from app.events.webhooks import webhook_queue_config
+from app.events.webhooks import WebhookWorker
 
 __all__ = (
     "QUEUE_NAME",
@@ -70,6 +70,7 @@ class WorkerResources:
     dispatcher: OutboxDispatcher
     pool: DirectPool
     dispatch_loop: DispatchLoop | None = field(default=None)
+    webhooks: WebhookWorker | None = field(default=None)
 
 
 # --------------------------------------------------------------------------------------------------------- jobs
@@ -203,12 +204,16 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
         await resources.pool.open()
         resources.dispatch_loop = DispatchLoop(resources.dispatcher)
         resources.dispatch_loop.start()
+        resources.webhooks = WebhookWorker(settings)
+        await resources.webhooks.start()
         logger.info("worker_started", queue=QUEUE_NAME, in_process=settings.worker_in_process)
 
     async def shutdown(_: Context) -> None:
         resources = get_resources()
         if resources.dispatch_loop is not None:
             await resources.dispatch_loop.stop()
+        if resources.webhooks is not None:
+            await resources.webhooks.stop()
         await resources.pool.close()
 
     return SAQConfig(
@@ -225,8 +230,7 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
                 shutdown=[shutdown],
                 concurrency=settings.worker_concurrency,
                 separate_process=not settings.worker_in_process,
-            ),
-            webhook_queue_config(settings),
+            )
         ],
         use_server_lifespan=False,
         web_enabled=False,

@@ -23,8 +23,9 @@ from app.config import Settings
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.main import create_app
 from tests.conftest import start_app
+from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.events import conftest as event_fixtures
-from tests.integration.events.conftest import SMTPServer, events_settings, free_port
+from tests.integration.events.conftest import SMTPServer, free_port
 from tests.support import AuthHeaders, UserMaker, asgi_transport
 
 Action = int | Literal["hang"]
@@ -115,11 +116,24 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def webhook_settings(base: Settings, smtp_port: int, **env: str) -> Settings:
-    """An in-process worker, private and http:// targets allowed (the receiver is on 127.0.0.1), fast retries."""
-    defaults = {"WEBHOOK_RETRY_DELAY": "0.1", "WEBHOOK_MAX_ATTEMPTS": "3", "WEBHOOK_DISABLE_AFTER": "2"}
-    return events_settings(
-        base, smtp_port, WEBHOOK_ALLOW_PRIVATE="true", WEBHOOK_ALLOW_INSECURE="true", **{**defaults, **env}
-    )
+    """An in-process worker, private and http:// targets allowed (the receiver is on 127.0.0.1), fast retries;
+    ``env`` overrides any of it."""
+    defaults = {
+        "WORKER_IN_PROCESS": "true",
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_TLS": "none",
+        "EMAIL_RETRY_DELAY": "0.05",
+        "EMAIL_RETRY_BACKOFF": "0.4",
+        "DB_POOL_SIZE": "10",
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+        "WEBHOOK_ALLOW_INSECURE": "true",
+        "WEBHOOK_RETRY_DELAY": "0.1",
+        "WEBHOOK_MAX_ATTEMPTS": "3",
+        "WEBHOOK_DISABLE_AFTER": "2",
+    }
+    return dedicated_settings(base, **{**defaults, **env})
 
 
 @pytest.fixture
