@@ -82,6 +82,8 @@ FAN_OUT_STEP: Final = 1000
 MAX_RETRY_DELAY_S: Final = 86_400.0
 WEBHOOK_CONCURRENCY: Final = 20
 USER_AGENT: Final = "orders-service-webhooks/1"
+#: A receiver's answer is read up to this much (only its status matters; reading lets the connection be reused).
+MAX_RESPONSE_BYTES: Final = 65_536
 
 
 def retry_delay(first_delay: float, attempts_made: int) -> float:
@@ -135,15 +137,17 @@ _LOAD: Final = """
     JOIN order_events AS e ON e.id = d.event_row_id
     WHERE d.id = ANY($1::uuid[]) AND d.status = 'pending'
 """
-_RECORD_SUCCESS: Final = """
+#: Every success of a job in one statement: ``(id, status code, attempts made before)`` as three arrays.
+_RECORD_SUCCESSES: Final = """
     WITH done AS (
-        UPDATE webhook_deliveries SET status = 'succeeded', attempts = attempts + 1, last_status_code = $2,
+        UPDATE webhook_deliveries AS d SET status = 'succeeded', attempts = d.attempts + 1, last_status_code = s.code,
             last_error = NULL, delivered_at = now(), claimed_until = NULL, redeliver_requested = false
-        WHERE id = $1 AND status = 'pending' AND attempts = $3
-        RETURNING endpoint_id
+        FROM unnest($1::uuid[], $2::int[], $3::int[]) AS s(id, code, attempts)
+        WHERE d.id = s.id AND d.status = 'pending' AND d.attempts = s.attempts
+        RETURNING d.endpoint_id
     )
     UPDATE webhook_endpoints AS w SET consecutive_failures = 0
-    FROM done WHERE w.id = done.endpoint_id AND w.consecutive_failures <> 0
+    FROM (SELECT DISTINCT endpoint_id FROM done) AS e WHERE w.id = e.endpoint_id AND w.consecutive_failures <> 0
 """
 _RECORD_FAILURE: Final = """
     UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = $2, last_error = $3,
@@ -231,7 +235,7 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=100,
-            max_keepalive_connections=20,
+            max_keepalive_connections=100,
             keepalive_expiry=5.0,
             network_backend=_CheckedNetworkBackend(policy),
         )
@@ -287,7 +291,13 @@ class DeliveryClient:
             self._policy.check_url(url)  # the scheme rule may have changed since the endpoint was saved
             async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
                 async with self._http.stream("POST", url, content=body, headers=headers) as response:
-                    status = response.status_code  # the body is not read: only the status matters
+                    status = response.status_code
+                    # Read (and drop) a short body so the connection can be kept alive; a long one closes it.
+                    received = 0
+                    async for chunk in response.aiter_raw():
+                        received += len(chunk)
+                        if received > MAX_RESPONSE_BYTES:
+                            break
         except (TargetRefused, TimeoutError, httpx.HTTPError, OSError) as exc:
             return AttemptResult(None, _describe(exc)[:500])
         if 200 <= status < 300:
@@ -322,29 +332,40 @@ def _event_of(row: Any) -> DispatchedEvent:
 
 
 async def deliver_webhooks(ctx: Context, *, deliveries: list[tuple[str, int]]) -> dict[str, Any]:
-    """One attempt of each delivery (``(id, attempts made)``) still pending, all at once; records each outcome."""
+    """One attempt of each delivery (``(id, attempts made)``) still pending, all at once; records each outcome.
+
+    Successes are recorded together in one statement once every attempt of the job has ended (10 s at most);
+    failures one by one, since each may end the delivery and trip the endpoint's breaker.
+    """
     resources: WebhookResources = ctx["webhooks"]  # type: ignore[typeddict-item]
     expected = {uuid.UUID(delivery_id): attempts for delivery_id, attempts in deliveries}
     rows = await resources.pool.pool.fetch(_LOAD, list(expected))
     rows = [row for row in rows if expected.get(row["id"]) == row["attempts"]]
-    outcomes = await asyncio.gather(*(_attempt_one(resources, row) for row in rows))
-    return {"succeeded": sum(outcomes), "failed": len(outcomes) - sum(outcomes), "skipped": len(expected) - len(rows)}
+    results = await asyncio.gather(*(_attempt(resources, row) for row in rows))
+    succeeded = [(row, result) for row, result in zip(rows, results, strict=True) if result.succeeded]
+    if succeeded:
+        await resources.pool.pool.execute(
+            _RECORD_SUCCESSES,
+            [row["id"] for row, _ in succeeded],
+            [result.status_code for _, result in succeeded],
+            [row["attempts"] for row, _ in succeeded],
+        )
+    for row, result in zip(rows, results, strict=True):
+        if not result.succeeded:
+            await _record_failure(resources, row["id"], row["attempts"], result)
+    return {"succeeded": len(succeeded), "failed": len(rows) - len(succeeded), "skipped": len(expected) - len(rows)}
 
 
-async def _attempt_one(resources: WebhookResources, row: Any) -> bool:
+async def _attempt(resources: WebhookResources, row: Any) -> AttemptResult:
     secrets_in_use = [row["secret"], *([row["previous_secret"]] if row["previous_secret"] else [])]
-    result = await resources.client.attempt(row["url"], str(row["id"]), secrets_in_use, message_body(_event_of(row)))
-    await _record(resources, row["id"], row["attempts"], result)
-    return result.succeeded
+    return await resources.client.attempt(row["url"], str(row["id"]), secrets_in_use, message_body(_event_of(row)))
 
 
-async def _record(resources: WebhookResources, delivery_id: uuid.UUID, attempts: int, result: AttemptResult) -> None:
-    """Record one attempt (only if nobody recorded it first); on a final failure, count it for the breaker."""
+async def _record_failure(
+    resources: WebhookResources, delivery_id: uuid.UUID, attempts: int, result: AttemptResult
+) -> None:
+    """Record a failed attempt (unless someone recorded it first); on a final failure, count it for the breaker."""
     settings = resources.settings
-    if result.succeeded:
-        await resources.pool.pool.execute(_RECORD_SUCCESS, delivery_id, result.status_code, attempts)
-        logger.debug("webhook_delivered", delivery_id=str(delivery_id), status=result.status_code)
-        return
     logger.info("webhook_attempt_failed", delivery_id=str(delivery_id), attempt=attempts + 1, error=result.error)
     delay = retry_delay(settings.webhook_retry_delay, attempts + 1)
     async with resources.pool.pool.acquire() as connection, connection.transaction():
@@ -514,7 +535,7 @@ class WebhookWorker:
         # SAQ's own grace period also waits for its idle dequeue loops, which never end: wait for the jobs instead.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ATTEMPT_TIMEOUT_S + 2
-        while self._worker.job_task_contexts and loop.time() < deadline:
+        while self._worker.job_task_contexts and loop.time() < deadline:  # noqa: ASYNC110 - SAQ has no such event
             await asyncio.sleep(0.05)
         await self._worker.stop()
         if self._task is not None:
