@@ -10,8 +10,10 @@ The path of one event to one endpoint
     2. **Claim**: the same pass takes due deliveries (``pending``, ``next_attempt_at`` passed, not claimed) for
        ``CLAIM_S`` and enqueues them in jobs of up to ``JOB_BATCH``, on their own SAQ queue (``webhooks``): a slow
        receiver occupies webhook job slots, never the email queue's. If enqueueing fails (Redis down), the claims
-       are released; if the worker dies, they lapse. The pump claims nothing while ``MAX_QUEUED_JOBS`` are waiting:
-       the backlog stays in the database, where retries are scheduled anyway.
+       are released; if the worker dies, they lapse. The pump keeps at most ``job_budget`` webhook jobs queued or
+       running: the budget halves whenever the worker's event loop lags (it also runs the outbox dispatch and the
+       emails, which must not queue behind webhook requests) and grows back by one per quiet pass. The backlog
+       stays in the database, where retries are scheduled anyway.
     3. **Attempt** (``deliver_webhooks``): each delivery is POSTed concurrently, signed per Standard Webhooks with
        ``webhook-id`` = the delivery's id (the same on every attempt). 2xx within ``ATTEMPT_TIMEOUT_S`` is success;
        anything else schedules the next attempt ``WEBHOOK_RETRY_DELAY * 2^(n-1)`` seconds later (n = attempts made,
@@ -71,16 +73,19 @@ ATTEMPT_TIMEOUT_S: Final = 10.0
 PUMP_INTERVAL: Final = 0.1
 #: Deliveries claimed per pass, and per job (a job sends its deliveries concurrently).
 CLAIM_BATCH: Final = 500
-JOB_BATCH: Final = 20
+JOB_BATCH: Final = 5
 #: A claim lapses after this long (the job runs ~10 s at most; the margin covers a queue wait).
 CLAIM_S: Final = 120.0
 JOB_TIMEOUT_S: Final = 60
 #: Above this many queued webhook jobs the pump stops claiming (back-pressure into the database).
 MAX_QUEUED_JOBS: Final = 50
+#: Loop lag (how late the pump's own sleep ends) above which webhook work backs off: the worker's event loop also
+#: runs the outbox dispatch and the email jobs, and they must not wait behind hundreds of webhook requests.
+LAG_LIMIT_S: Final = 0.003
 #: Events fanned out per endpoint per pass: a long-idle endpoint catches up in steps, not one huge statement.
 FAN_OUT_STEP: Final = 1000
 MAX_RETRY_DELAY_S: Final = 86_400.0
-WEBHOOK_CONCURRENCY: Final = 20
+WEBHOOK_CONCURRENCY: Final = 10
 USER_AGENT: Final = "orders-service-webhooks/1"
 #: A receiver's answer is read up to this much (only its status matters; reading lets the connection be reused).
 MAX_RESPONSE_BYTES: Final = 65_536
@@ -425,9 +430,18 @@ class WebhookPump:
         self._settings = settings
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        #: Webhook jobs allowed at once (queued or running), adapted to the loop's lag: halved when the loop lags,
+        #: one more when it does not, between 1 and WEBHOOK_CONCURRENCY.
+        self.job_budget = WEBHOOK_CONCURRENCY
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhook-pump")
+
+    def adapt(self, lag: float) -> None:
+        if lag > LAG_LIMIT_S:
+            self.job_budget = max(1, self.job_budget // 2)
+        else:
+            self.job_budget = min(WEBHOOK_CONCURRENCY, self.job_budget + 1)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -439,9 +453,10 @@ class WebhookPump:
         """One pass: ``(deliveries created, deliveries handed to jobs)``."""
         pool = self._pool.pool
         created = int(await pool.fetchval(_FAN_OUT, self._settings.webhook_max_attempts, FAN_OUT_STEP) or 0)
-        if await self.queue.count("queued") >= MAX_QUEUED_JOBS:
+        room = min(MAX_QUEUED_JOBS, self.job_budget) - await self.queue.count("incomplete")
+        if room <= 0:
             return created, 0
-        claimed = await pool.fetch(_CLAIM, CLAIM_BATCH, CLAIM_S)
+        claimed = await pool.fetch(_CLAIM, min(CLAIM_BATCH, room * JOB_BATCH), CLAIM_S)
         if not claimed:
             return created, 0
         try:
@@ -469,18 +484,20 @@ class WebhookPump:
         )
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         failures = 0
         while True:
             try:
-                _, handed = await self.pump()
+                await self.pump()
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - keep pumping through database or Redis outages
                 failures += 1
                 logger.warning("webhook_pump_failed", error=type(exc).__name__, attempt=failures)
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
-            if handed < CLAIM_BATCH:
-                await asyncio.sleep(self._interval)
+            before = loop.time()
+            await asyncio.sleep(self._interval)
+            self.adapt(loop.time() - before - self._interval)
 
 
 # ------------------------------------------------------------------------------------------------------ the queue
