@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -105,6 +105,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_expiry_interval: float = 5.0
     # Safe defaults and secrets (issue 12).
     metrics_token: str | None = None
+    # Webhooks (contract §9). ALLOW_PRIVATE / ALLOW_INSECURE are for development and tests: refused in production.
+    webhook_allow_private: bool = False
+    webhook_allow_insecure: bool = False
+    webhook_retry_delay: float = 5.0
+    webhook_max_attempts: int = 10
+    webhook_disable_after: int = 20
 
     @property
     def is_production(self) -> bool:
@@ -213,7 +219,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             order_payment_ttl=order_payment_ttl,
             payment_expiry_interval=env.number("PAYMENT_EXPIRY_INTERVAL", 5.0, minimum=0.05),
             metrics_token=env.text("METRICS_TOKEN"),
+            **_webhook_settings(env, production=production),
         )
+
+
+class _WebhookSettings(TypedDict):
+    webhook_allow_private: bool
+    webhook_allow_insecure: bool
+    webhook_retry_delay: float
+    webhook_max_attempts: int
+    webhook_disable_after: int
+
+
+def _webhook_settings(env: _Env, *, production: bool) -> _WebhookSettings:
+    """The ``WEBHOOK_*`` variables. Private targets and plain HTTP would let an admin token reach internal services
+    (SSRF) or send signed payloads in clear text, so production refuses both switches."""
+    allow_private = env.boolean("WEBHOOK_ALLOW_PRIVATE", False)
+    allow_insecure = env.boolean("WEBHOOK_ALLOW_INSECURE", False)
+    for name, value in (("WEBHOOK_ALLOW_PRIVATE", allow_private), ("WEBHOOK_ALLOW_INSECURE", allow_insecure)):
+        if production and value:
+            raise ConfigError(name, "is for development and tests only; refused when APP_ENV=production")
+    return _WebhookSettings(
+        webhook_allow_private=allow_private,
+        webhook_allow_insecure=allow_insecure,
+        webhook_retry_delay=env.number("WEBHOOK_RETRY_DELAY", 5.0, minimum=0.0),
+        webhook_max_attempts=env.integer("WEBHOOK_MAX_ATTEMPTS", 10, minimum=1, maximum=50),
+        webhook_disable_after=env.integer("WEBHOOK_DISABLE_AFTER", 20, minimum=1, maximum=100_000),
+    )
 
 
 class _Env:

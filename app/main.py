@@ -58,6 +58,9 @@ from app.domain.catalog import deps as catalog_deps
 from app.domain.catalog.controllers import ProductController
 from app.domain.orders import deps as orders_deps
 from app.domain.orders.controllers import AdminOrderController, OrderController
+from app.domain.webhooks import deps as webhooks_deps
+from app.domain.webhooks.controllers import WebhookController
+from app.domain.webhooks.targets import TargetPolicy
 from app.events.live_docs import live_feed_description, live_feed_schemas
 from app.events.setup import build_event_components
 from app.events.worker import without_heartbeat_threads
@@ -184,6 +187,7 @@ def create_app(
             AddressController,
             OrderController,
             AdminOrderController,
+            WebhookController,
             HealthController,
             MetricsController,
             *events.route_handlers,
@@ -193,6 +197,13 @@ def create_app(
             **catalog_deps.dependencies,
             **addresses_deps.dependencies,
             **orders_deps.dependencies,
+            **webhooks_deps.dependencies,
+            "webhook_targets": constant(
+                TargetPolicy(
+                    allow_private=settings.webhook_allow_private,
+                    allow_insecure=settings.webhook_allow_insecure,
+                )
+            ),
             "settings": constant(settings),
             "passwords": constant(passwords),
             "tokens": constant(tokens),

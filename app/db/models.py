@@ -14,6 +14,7 @@ from app.domain.accounts.models import (
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
+from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = (
     "Address",
@@ -26,6 +27,8 @@ __all__ = (
     "RefreshTokenFamily",
     "Role",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
     "user_roles",
 )

@@ -38,6 +38,7 @@ from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.payment_timeout import PaymentTimeoutLoop
 from app.events.templates import EmailLine, OrderEmail, render_order_email
+from app.events.webhooks import WebhookWorker
 
 __all__ = (
     "QUEUE_NAME",
@@ -71,6 +72,7 @@ class WorkerResources:
     pool: DirectPool
     dispatch_loop: DispatchLoop | None = field(default=None)
     payment_timeouts: PaymentTimeoutLoop | None = field(default=None)
+    webhooks: WebhookWorker | None = field(default=None)
 
 
 # --------------------------------------------------------------------------------------------------------- jobs
@@ -214,6 +216,8 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
                 interval=settings.payment_expiry_interval,
             )
             resources.payment_timeouts.start()
+        resources.webhooks = WebhookWorker(settings)
+        await resources.webhooks.start()
         logger.info("worker_started", queue=QUEUE_NAME, in_process=settings.worker_in_process)
 
     async def shutdown(_: Context) -> None:
@@ -222,6 +226,8 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
             await resources.dispatch_loop.stop()
         if resources.payment_timeouts is not None:
             await resources.payment_timeouts.stop()
+        if resources.webhooks is not None:
+            await resources.webhooks.stop()
         await resources.pool.close()
 
     return SAQConfig(

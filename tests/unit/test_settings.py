@@ -199,3 +199,33 @@ def test_secret_values_are_every_secret_of_the_configuration() -> None:
         "smtp-pass-789",
         "metrics-token-0",
     }
+
+
+def test_webhook_settings_default_to_the_contract_table() -> None:
+    settings = Settings.from_env({})
+
+    assert (settings.webhook_allow_private, settings.webhook_allow_insecure) == (False, False)
+    assert settings.webhook_retry_delay == 5.0
+    assert (settings.webhook_max_attempts, settings.webhook_disable_after) == (10, 20)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WEBHOOK_ALLOW_PRIVATE", "maybe"),
+        ("WEBHOOK_RETRY_DELAY", "-1"),
+        ("WEBHOOK_MAX_ATTEMPTS", "0"),
+        ("WEBHOOK_DISABLE_AFTER", "x"),
+    ],
+)
+def test_bad_webhook_value_names_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: value})
+
+
+@pytest.mark.parametrize("variable", ["WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_ALLOW_INSECURE"])
+def test_production_refuses_development_only_webhook_switches(variable: str) -> None:
+    env = {**PRODUCTION, "JWT_SECRET": secrets.token_urlsafe(48), variable: "true"}
+
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
