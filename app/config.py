@@ -95,6 +95,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     email_retry_delay: float = 1.0
     email_retry_backoff: float = 300.0
     live_check_interval: float = 5.0
+    # Sessions and account lifecycle (CONTRACT §2).
+    refresh_session_max_age: int = 2_592_000
 
     @property
     def is_production(self) -> bool:
@@ -172,6 +174,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_retry_delay=env.number("EMAIL_RETRY_DELAY", 1.0, minimum=0.0),
             email_retry_backoff=env.number("EMAIL_RETRY_BACKOFF", 300.0, minimum=0.0),
             live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
+            # Sessions and account lifecycle (CONTRACT §2).
+            refresh_session_max_age=env.integer("REFRESH_SESSION_MAX_AGE", 2_592_000, minimum=60),
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -49,6 +49,8 @@ RefreshCookie = Annotated[
 
 
 def _refresh_cookie(issued: IssuedRefreshToken, settings: Settings) -> Cookie:
+    # The cookie lives as long as its token: at most REFRESH_TOKEN_TTL, less near the session's maximum age.
+    lifetime = round((issued.expires_at - datetime.now(UTC)).total_seconds())
     return Cookie(
         key=REFRESH_COOKIE,
         value=issued.token,
@@ -56,7 +58,7 @@ def _refresh_cookie(issued: IssuedRefreshToken, settings: Settings) -> Cookie:
         httponly=True,
         secure=settings.cookie_secure,
         samesite="strict",
-        max_age=settings.refresh_token_ttl,
+        max_age=max(0, min(lifetime, settings.refresh_token_ttl)),
     )
 
 
@@ -129,6 +131,7 @@ class CredentialsController(Controller):
             user.id,
             request.headers.get("user-agent"),
             timedelta(seconds=settings.refresh_token_ttl),
+            max_age=timedelta(seconds=settings.refresh_session_max_age),
         )
         return _token_response(issued, tokens, settings)
 
@@ -154,6 +157,7 @@ class CredentialsController(Controller):
             user.id,
             request.headers.get("user-agent"),
             timedelta(seconds=settings.refresh_token_ttl),
+            max_age=timedelta(seconds=settings.refresh_session_max_age),
         )
         return _token_response(issued, tokens, settings)
 
@@ -179,7 +183,11 @@ class SessionController(Controller):
         """Rotate the refresh cookie and issue a new access token. Replaying a rotated token revokes the session."""
         if not refresh_token:
             raise AuthenticationFailed("not_authenticated", "Missing refresh token cookie")
-        issued = await sessions.rotate(refresh_token, timedelta(seconds=settings.refresh_token_ttl))
+        issued = await sessions.rotate(
+            refresh_token,
+            timedelta(seconds=settings.refresh_token_ttl),
+            max_age=timedelta(seconds=settings.refresh_session_max_age),
+        )
         return _token_response(issued, tokens, settings)
 
     @post(

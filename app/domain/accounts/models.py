@@ -57,8 +57,8 @@ class RefreshTokenFamily(UUIDv7Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     last_used_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    #: Expiry of the family's newest token; the session is listed as active until then.
-    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    #: Expiry of the family's newest token; the session is listed as active until then (and purged after).
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
 
@@ -73,5 +73,6 @@ class RefreshToken(UUIDv7Base):
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    #: Indexed for the worker's purge of expired tokens (``SessionService.purge_ended``).
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     rotated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
