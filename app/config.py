@@ -97,6 +97,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     live_check_interval: float = 5.0
     # Sessions and account lifecycle (CONTRACT §2).
     refresh_session_max_age: int = 2_592_000
+    public_base_url: str = "http://127.0.0.1:8000"
+    password_reset_ttl: int = 1800
+    email_verification_ttl: int = 172_800
 
     @property
     def is_production(self) -> bool:
@@ -176,7 +179,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
             # Sessions and account lifecycle (CONTRACT §2).
             refresh_session_max_age=env.integer("REFRESH_SESSION_MAX_AGE", 2_592_000, minimum=60),
+            public_base_url=_base_url(env.text("PUBLIC_BASE_URL") or "http://127.0.0.1:8000"),
+            password_reset_ttl=env.integer("PASSWORD_RESET_TTL", 1800, minimum=60),
+            email_verification_ttl=env.integer("EMAIL_VERIFICATION_TTL", 172_800, minimum=60),
         )
+
+
+def _base_url(raw: str) -> str:
+    """``PUBLIC_BASE_URL`` without its trailing slash (links append ``/reset-password?…``)."""
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        raise ConfigError(
+            "PUBLIC_BASE_URL", f"must be an http:// or https:// URL without query or fragment, got {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 class _Env:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from advanced_alchemy.base import metadata_registry
 
 from app.domain.accounts.models import (
+    AccountEmail,
+    AccountToken,
     RefreshToken,
     RefreshTokenFamily,
     Role,
@@ -16,6 +18,8 @@ from app.domain.catalog.models import Product
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
 
 __all__ = (
+    "AccountEmail",
+    "AccountToken",
     "Address",
     "IdempotencyKey",
     "Order",

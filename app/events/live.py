@@ -11,7 +11,8 @@ re-established after an outage, every subscriber gets an internal resync marker 
 so events published while this process was disconnected are not lost either.
 
 Access ends on time: the token's expiry closes the socket (1008), and a per-process watchdog closes the sockets of
-users who were deactivated, within ``LIVE_CHECK_INTERVAL`` seconds (5 by default), on every process.
+users who were deactivated, and those opened with a token issued before the user's last password change or reset,
+within ``LIVE_CHECK_INTERVAL`` seconds (5 by default), on every process.
 """
 
 from __future__ import annotations
@@ -131,12 +132,19 @@ class LiveConnections:
         self._session_maker = session_maker
         self._interval = interval
         self._closers: dict[uuid.UUID, set[Callable[[], Awaitable[None]]]] = defaultdict(set)
+        #: When each socket's access token was issued (a password change ends the sockets opened before it).
+        self._issued: dict[Callable[[], Awaitable[None]], datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, user_id: uuid.UUID, close: Callable[[], Awaitable[None]]) -> None:
+    def add(
+        self, user_id: uuid.UUID, close: Callable[[], Awaitable[None]], *, issued_at: datetime | None = None
+    ) -> None:
         self._closers[user_id].add(close)
+        if issued_at is not None:
+            self._issued[close] = issued_at
 
     def discard(self, user_id: uuid.UUID, close: Callable[[], Awaitable[None]]) -> None:
+        self._issued.pop(close, None)
         closers = self._closers.get(user_id)
         if closers is not None:
             closers.discard(close)
@@ -165,17 +173,24 @@ class LiveConnections:
                 logger.warning("live_watchdog_failed", error=type(exc).__name__)
 
     async def close_inactive(self) -> None:
-        """One query for all users with open sockets; close the sockets of those no longer active."""
+        """One query for all users with open sockets; close the sockets of those no longer active, and those whose
+        token was issued before the user's password changed."""
         user_ids = list(self._closers)
         if not user_ids:
             return
         async with self._session_maker()() as session:
-            active = set(
-                (await session.scalars(select(User.id).where(User.id.in_(user_ids), User.is_active.is_(True)))).all()
-            )
-        for user_id in set(user_ids) - active:
+            active: dict[uuid.UUID, datetime | None] = {
+                row.id: row.password_changed_at
+                for row in await session.execute(
+                    select(User.id, User.password_changed_at).where(User.id.in_(user_ids), User.is_active.is_(True))
+                )
+            }
+        for user_id in user_ids:
+            changed = active.get(user_id)
             for close in list(self._closers.get(user_id, ())):
-                await close()
+                issued = self._issued.get(close)
+                if user_id not in active or (changed is not None and issued is not None and issued < changed):
+                    await close()
 
 
 class _Feed:
@@ -261,15 +276,15 @@ class _EventId(msgspec.Struct):
 
 async def _authenticate(
     token: str | None, codec: TokenCodec, session_maker: async_sessionmaker[AsyncSession]
-) -> tuple[Principal, datetime] | None:
+) -> tuple[Principal, datetime, datetime] | None:
     try:
         claims = authenticate(f"Bearer {token}" if token else None, codec)
     except DomainError:
         return None
     # A short session: a long-lived socket must not keep a pooled connection checked out.
     async with session_maker() as session:
-        principal = await UserService(session=session).load_principal(claims.user_id)
-    return (principal, claims.expires_at) if principal is not None else None
+        principal = await UserService(session=session).load_principal(claims.user_id, issued_at=claims.issued_at)
+    return (principal, claims.expires_at, claims.issued_at) if principal is not None else None
 
 
 async def _serve(
@@ -288,7 +303,7 @@ async def _serve(
     if auth is None or (everyone and not auth[0].can(ORDERS_MANAGE)):
         await socket.close(code=POLICY_VIOLATION, reason="Invalid token or missing permission")
         return
-    principal, expires_at = auth
+    principal, expires_at, issued_at = auth
     socket.scope["user"] = principal
     feed = _Feed(socket, principal, session_maker, everyone=everyone)
     channel = event_channels.all_orders if everyone else event_channels.user(principal.id)
@@ -303,7 +318,7 @@ async def _serve(
     # Subscribe and note the newest event before accepting: once the client's handshake completes, every event that
     # is published afterwards reaches it (an order placed right after connecting must not slip between the two).
     subscriber = await channels.subscribe([channel])
-    live.add(principal.id, close_for_policy)
+    live.add(principal.id, close_for_policy, issued_at=issued_at)
     try:
         if since is None:
             feed.last_sent = await feed.newest_id()

@@ -35,6 +35,7 @@ from app.domain.accounts.services import SessionService
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent
 from app.domain.orders.schemas import format_usd
 from app.domain.orders.services import lines_of
+from app.events import account_emails
 from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.templates import EmailLine, OrderEmail, render_order_email
@@ -239,14 +240,21 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
             QueueConfig(
                 name=QUEUE_NAME,
                 dsn=settings.redis_url,
-                tasks=[send_order_emails, sweep_outbox, purge_idempotency_keys, purge_refresh_tokens],
+                tasks=[
+                    send_order_emails,
+                    sweep_outbox,
+                    purge_idempotency_keys,
+                    purge_refresh_tokens,
+                    *account_emails.TASKS,
+                ],
                 scheduled_tasks=[
                     CronJob(function=sweep_outbox, cron="* * * * *", timeout=60),
                     CronJob(function=purge_idempotency_keys, cron="17 * * * *", timeout=300),
                     CronJob(function=purge_refresh_tokens, cron="23 * * * *", timeout=300),
+                    *account_emails.SCHEDULED_TASKS,
                 ],
-                startup=[startup],
-                shutdown=[shutdown],
+                startup=[startup, account_emails.start_account_email_relay],
+                shutdown=[account_emails.stop_account_email_relay, shutdown],
                 concurrency=settings.worker_concurrency,
                 separate_process=not settings.worker_in_process,
             )

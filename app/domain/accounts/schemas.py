@@ -10,9 +10,15 @@ import msgspec
 
 __all__ = (
     "NO_NUL",
+    "Accepted",
     "AccessToken",
+    "EmailVerification",
     "Login",
     "LoginForm",
+    "PasswordChange",
+    "PasswordForgotten",
+    "PasswordReset",
+    "ProfileUpdate",
     "Registration",
     "RoleName",
     "Session",
@@ -77,6 +83,7 @@ class AccessToken(msgspec.Struct):
 class UserRead(msgspec.Struct):
     id: uuid.UUID
     email: str
+    email_verified: bool
     full_name: str | None
     is_active: bool
     roles: list[str]
@@ -99,3 +106,42 @@ class Session(msgspec.Struct):
     last_used_at: datetime
     user_agent: str | None
     current: bool
+
+
+# ------------------------------------------------------------------------------------------ account lifecycle
+
+FullName = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
+#: What the caller types as their current password: any length up to the maximum (a wrong one is 403, not 422).
+CurrentPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+#: A token from an email. Anything that is not a live token (malformed included) is 400 ``invalid_token``.
+OneTimeToken = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=512, pattern=NO_NUL, description="The token from the email's link.")
+]
+
+
+class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The caller's change to their own account; omitted fields stay as they are, ``null`` clears the name."""
+
+    full_name: FullName | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: CurrentPassword
+    new_password: Password
+
+
+class PasswordForgotten(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class PasswordReset(msgspec.Struct, forbid_unknown_fields=True):
+    token: OneTimeToken
+    new_password: Password
+
+
+class EmailVerification(msgspec.Struct, forbid_unknown_fields=True):
+    token: OneTimeToken
+
+
+class Accepted(msgspec.Struct):
+    """``{}``: the request is accepted; the email, if any, is sent by the worker."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from advanced_alchemy.exceptions import IntegrityError
 from advanced_alchemy.filters import OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import DateTime, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.auth import Principal
@@ -21,6 +21,8 @@ from app.core.security import PasswordHashing, hash_refresh_token, new_refresh_t
 from app.db.prepared import Prepared
 from app.db.services import Service
 from app.domain.accounts.models import (
+    EMAIL_VERIFICATION,
+    AccountEmail,
     RefreshToken,
     RefreshTokenFamily,
     Role,
@@ -33,12 +35,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from sqlalchemy.engine import CursorResult
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = (
     "DEFAULT_ROLE",
     "IssuedRefreshToken",
     "SessionService",
     "UserService",
+    "queue_verification_email",
     "to_user_read",
 )
 
@@ -49,7 +53,15 @@ _PRINCIPAL: Final = Prepared(
     select(User.email, Role.name.label("role"), Role.permissions)
     .outerjoin(user_roles, user_roles.c.user_id == User.id)
     .outerjoin(Role, Role.name == user_roles.c.role_name)
-    .where(User.id == bindparam("user_id"), User.is_active.is_(True))
+    .where(
+        User.id == bindparam("user_id"),
+        User.is_active.is_(True),
+        # A token issued before the last password change is refused (contract §2).
+        or_(
+            User.password_changed_at.is_(None),
+            User.password_changed_at <= bindparam("issued_at", type_=DateTime(timezone=True)),
+        ),
+    )
 )
 
 
@@ -61,11 +73,17 @@ def _permissions_of(roles: Iterable[Role]) -> list[str]:
     return sorted({permission for role in roles for permission in role.permissions})
 
 
+async def queue_verification_email(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Put a verification email for ``user_id`` in the outbox (part of the caller's transaction; no commit)."""
+    await session.execute(insert(AccountEmail).values(kind=EMAIL_VERIFICATION, user_id=user_id))
+
+
 def to_user_read(user: User) -> UserRead:
     """The public shape of a user (its ``roles`` must be loaded)."""
     return UserRead(
         id=user.id,
         email=user.email,
+        email_verified=user.email_verified,
         full_name=user.full_name,
         is_active=user.is_active,
         roles=[role.name for role in user.roles],
@@ -101,6 +119,7 @@ class UserService(Service[User]):
             raise
         user_id = user.id  # read before commit: a session that expires on commit would reload it outside greenlet
         await self._set_roles(user_id, [DEFAULT_ROLE])
+        await queue_verification_email(self.session, user_id)  # sent by the worker once this commits
         await self.session.commit()
         return await self.read(user_id)
 
@@ -181,13 +200,14 @@ class UserService(Service[User]):
         self.session.expire(user)
         return await self.read(user_id)
 
-    async def load_principal(self, user_id: uuid.UUID) -> Principal | None:
-        """The caller behind an access token, or None if the account is gone or inactive.
+    async def load_principal(self, user_id: uuid.UUID, *, issued_at: datetime) -> Principal | None:
+        """The caller behind an access token issued at ``issued_at``, or None if the account is gone or inactive, or
+        its password changed after the token was issued.
 
         Runs on every authenticated request, so it is one prepared statement (the user's row joined to their roles),
         not an ORM query.
         """
-        rows = await _PRINCIPAL.fetch(self.direct, user_id=user_id)
+        rows = await _PRINCIPAL.fetch(self.direct, user_id=user_id, issued_at=issued_at)
         if not rows:
             return None
         roles = tuple(sorted(row["role"] for row in rows if row["role"]))
@@ -359,9 +379,12 @@ class SessionService(Service[RefreshTokenFamily]):
                 raise NotFound("Session")
         await self.session.commit()
 
-    async def revoke_all(self, user_id: uuid.UUID, *, reason: str) -> None:
-        """Revoke every session of a user (no commit: part of the caller's transaction)."""
-        await self._revoke(RefreshTokenFamily.user_id == user_id, _now(), reason=reason)
+    async def revoke_all(self, user_id: uuid.UUID, *, reason: str, except_session: uuid.UUID | None = None) -> None:
+        """Revoke every session of a user but ``except_session`` (no commit: part of the caller's transaction)."""
+        condition = RefreshTokenFamily.user_id == user_id
+        if except_session is not None:
+            condition &= RefreshTokenFamily.id != except_session
+        await self._revoke(condition, _now(), reason=reason)
 
     async def purge_ended(self, *, limit: int) -> tuple[int, int]:
         """Delete at most ``limit`` ended sessions and ``limit`` expired tokens, in one transaction (committed).
