@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
@@ -298,6 +298,10 @@ class AdminUserController(Controller):
         return await users.update_user(request.user.id, user_id, data)
 
 
+#: What a 400 also means on the routes that take a token from an email.
+_INVALID_TOKEN: Final = {400: "Malformed JSON, wrong content type, or `invalid_token`: unknown, used or expired token"}
+
+
 def _no_content(description: str) -> dict[int, ResponseSpec]:
     # Litestar documents a ``Response[None]`` as a JSON ``null`` body; a 204 has none.
     return {HTTP_204_NO_CONTENT: ResponseSpec(None, description=description)}
@@ -314,7 +318,7 @@ class AccountController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses={
             **_no_content("Password changed; the caller's other sessions are revoked"),
-            **problems(401, 403, 413, 422),
+            **problems(401, 403, 413, 422, described={403: "`invalid_credentials`: the current password is wrong"}),
         },
     )
     async def change_password(
@@ -333,7 +337,11 @@ class AccountController(Controller):
         await accounts.change_password(request.user.id, data, passwords, keep_session=keep)
         return Response(None, status_code=HTTP_204_NO_CONTENT)
 
-    @post("/verify/request", status_code=HTTP_202_ACCEPTED, responses=problems(401, 409))
+    @post(
+        "/verify/request",
+        status_code=HTTP_202_ACCEPTED,
+        responses=problems(401, 409, described={409: "`already_verified`: the address is already verified"}),
+    )
     async def request_verification(
         self, request: Request[Principal, Any, Any], accounts: NamedDependency[AccountService]
     ) -> Accepted:
@@ -346,7 +354,7 @@ class AccountController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         exclude_from_auth=True,
         security=[{}],
-        responses={**_no_content("Email address verified"), **problems(413, 422)},
+        responses={**_no_content("Email address verified"), **problems(413, 422, described=_INVALID_TOKEN)},
     )
     async def verify_email(
         self, data: JSONBody[EmailVerification], accounts: NamedDependency[AccountService]
@@ -383,7 +391,10 @@ class PasswordRecoveryController(Controller):
         "/reset",
         status_code=HTTP_204_NO_CONTENT,
         exclude_from_auth=True,
-        responses={**_no_content("Password changed; every session of the user is revoked"), **problems(413, 422, 429)},
+        responses={
+            **_no_content("Password changed; every session of the user is revoked"),
+            **problems(413, 422, 429, described=_INVALID_TOKEN),
+        },
     )
     async def reset_password(
         self,
