@@ -8,10 +8,10 @@ over twice is still one job. The job, in one transaction holding the row's lock:
 1. finds the recipient — for a reset, the *active* account with that address (none: the row is marked ``dropped``
    and nothing is sent, which is how ``forgot`` stays silent about unknown and inactive accounts); for a
    verification, the active, still unverified account;
-2. makes a fresh one-time token (stored as its SHA-256) and renders the text and HTML message with a link from
-   ``PUBLIC_BASE_URL``;
-3. sends it, then marks the row ``sent`` and commits. If SMTP fails the transaction rolls back — the token never
-   existed — and SAQ retries the job with backoff (``EMAIL_MAX_ATTEMPTS``).
+2. makes a fresh one-time token (stored as its SHA-256) and commits it on a connection of its own, so the link
+   works the moment the message arrives; renders the text and HTML message with a link from ``PUBLIC_BASE_URL``;
+3. sends it, then marks the row ``sent`` and commits. If SMTP refuses, the undelivered token is deleted again and
+   SAQ retries the job with backoff (``EMAIL_MAX_ATTEMPTS``).
 
 Durable: a row stays unsent until a job has sent it. If Redis was down when the relay tried, it tries again; if
 Redis (or a worker) lost the job, the relay hands the row over again after ``REHAND_AFTER`` (10 min; while the job
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.core.logging import get_logger
+from app.core.security import hash_refresh_token
 from app.domain.accounts.lifecycle import issue_one_time_token
 from app.domain.accounts.models import (
     EMAIL_VERIFICATION,
@@ -142,11 +144,35 @@ async def send_account_email(ctx: Context, *, row_id: int) -> dict[str, Any]:
         ttl = timedelta(
             seconds=settings.password_reset_ttl if purpose == PASSWORD_RESET else settings.email_verification_ttl
         )
-        token = await issue_one_time_token(session, recipient.id, purpose, ttl)
+        token = await _committed_token(resources.session_maker, recipient.id, purpose, ttl)
         message = AccountMessage(purpose, recipient.email, recipient.full_name or recipient.email, token, ttl)
-        await resources.sender.send(render_account_email(message, settings.public_base_url))
+        try:
+            await resources.sender.send(render_account_email(message, settings.public_base_url))
+        except BaseException:
+            await _withdraw(resources.session_maker, token)
+            raise
         await _finish(session, row, "sent")
     return {"outcome": "sent"}
+
+
+async def _committed_token(
+    session_maker: async_sessionmaker[AsyncSession], user_id: uuid.UUID, purpose: TokenPurpose, ttl: timedelta
+) -> str:
+    """A token committed on a connection of its own, before the email goes out: the recipient can use the link the
+    moment it arrives (measured: under load the reset came in before a commit made after sending), while the job's
+    own transaction keeps the outbox row locked until the row is marked sent."""
+    async with session_maker() as session:
+        token = await issue_one_time_token(session, user_id, purpose, ttl)
+        await session.commit()
+    return token
+
+
+async def _withdraw(session_maker: async_sessionmaker[AsyncSession], token: str) -> None:
+    """Delete a token whose email was not accepted (best effort: unsent, it is unknown to anyone and expires)."""
+    with contextlib.suppress(Exception):
+        async with session_maker() as session:
+            await session.execute(delete(AccountToken).where(AccountToken.token_hash == hash_refresh_token(token)))
+            await session.commit()
 
 
 async def _recipient(session: AsyncSession, row: AccountEmail) -> User | None:
