@@ -111,6 +111,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_retry_delay: float = 5.0
     webhook_max_attempts: int = 10
     webhook_disable_after: int = 20
+    # Sessions and account lifecycle (CONTRACT §2).
+    refresh_session_max_age: int = 2_592_000
+    public_base_url: str = "http://127.0.0.1:8000"
+    password_reset_ttl: int = 1800
+    email_verification_ttl: int = 172_800
 
     @property
     def is_production(self) -> bool:
@@ -220,6 +225,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             payment_expiry_interval=env.number("PAYMENT_EXPIRY_INTERVAL", 5.0, minimum=0.05),
             metrics_token=env.text("METRICS_TOKEN"),
             **_webhook_settings(env, production=production),
+            # Sessions and account lifecycle (CONTRACT §2).
+            refresh_session_max_age=env.integer("REFRESH_SESSION_MAX_AGE", 2_592_000, minimum=60),
+            public_base_url=_base_url(env.text("PUBLIC_BASE_URL") or "http://127.0.0.1:8000"),
+            password_reset_ttl=env.integer("PASSWORD_RESET_TTL", 1800, minimum=60),
+            email_verification_ttl=env.integer("EMAIL_VERIFICATION_TTL", 172_800, minimum=60),
         )
 
 
@@ -246,6 +256,15 @@ def _webhook_settings(env: _Env, *, production: bool) -> _WebhookSettings:
         webhook_max_attempts=env.integer("WEBHOOK_MAX_ATTEMPTS", 10, minimum=1, maximum=50),
         webhook_disable_after=env.integer("WEBHOOK_DISABLE_AFTER", 20, minimum=1, maximum=100_000),
     )
+
+
+def _base_url(raw: str) -> str:
+    """``PUBLIC_BASE_URL`` without its trailing slash (links append ``/reset-password?…``)."""
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        raise ConfigError(
+            "PUBLIC_BASE_URL", f"must be an http:// or https:// URL without query or fragment, got {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 class _Env:

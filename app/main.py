@@ -41,14 +41,16 @@ from app.core.rate_limit import (
 )
 from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
-from app.core.security import PasswordHashing, TokenCodec
+from app.core.security import AccessTokenClaims, PasswordHashing, TokenCodec
 from app.db import models  # registers every table on the shared metadata
 from app.db.prepared import DirectPool
 from app.db.providers import request_session
 from app.domain.accounts import deps as accounts_deps
 from app.domain.accounts.controllers import (
+    AccountController,
     AdminUserController,
     CredentialsController,
+    PasswordRecoveryController,
     SessionController,
 )
 from app.domain.accounts.services import UserService
@@ -66,8 +68,6 @@ from app.events.setup import build_event_components
 from app.events.worker import without_heartbeat_threads
 
 if TYPE_CHECKING:
-    import uuid
-
     from litestar.connection import ASGIConnection
 
 __all__ = ("create_app",)
@@ -135,9 +135,13 @@ def create_app(
 
     direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size) if direct_pool else None
 
-    async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    async def load_principal(
+        claims: AccessTokenClaims, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> Principal | None:
         # One prepared read on the direct pool (or, in tests, on the request's session, which the handler reuses).
-        return await UserService(session=request_session(connection), direct=direct).load_principal(user_id)
+        return await UserService(session=request_session(connection), direct=direct).load_principal(
+            claims.user_id, issued_at=claims.issued_at
+        )
 
     auth = BearerAuth(
         codec=tokens,
@@ -171,7 +175,7 @@ def create_app(
     )
     rate_limited = Router(
         path="/",
-        route_handlers=[CredentialsController],
+        route_handlers=[CredentialsController, PasswordRecoveryController],
         middleware=[auth_rate_limit(settings.rate_limit_auth).middleware],
     )
 
@@ -182,6 +186,7 @@ def create_app(
         route_handlers=[
             rate_limited,
             SessionController,
+            AccountController,
             AdminUserController,
             ProductController,
             AddressController,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from advanced_alchemy.base import metadata_registry
 
 from app.domain.accounts.models import (
+    AccountEmail,
+    AccountToken,
     RefreshToken,
     RefreshTokenFamily,
     Role,
@@ -17,6 +19,8 @@ from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderIte
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = (
+    "AccountEmail",
+    "AccountToken",
     "Address",
     "IdempotencyKey",
     "Order",

@@ -229,3 +229,34 @@ def test_production_refuses_development_only_webhook_switches(variable: str) -> 
 
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(env)
+
+
+def test_account_lifecycle_defaults_match_the_contract_table() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.refresh_session_max_age == 2_592_000
+    assert settings.public_base_url == "http://127.0.0.1:8000"
+    assert (settings.password_reset_ttl, settings.email_verification_ttl) == (1800, 172_800)
+
+
+def test_public_base_url_loses_its_trailing_slash() -> None:
+    assert Settings.from_env({"PUBLIC_BASE_URL": "https://shop.example.com/app/"}).public_base_url == (
+        "https://shop.example.com/app"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PUBLIC_BASE_URL", "shop.example.com"),
+        ("PUBLIC_BASE_URL", "https://shop.example.com/?next=x"),
+        ("REFRESH_SESSION_MAX_AGE", "10"),
+        ("PASSWORD_RESET_TTL", "abc"),
+        ("EMAIL_VERIFICATION_TTL", "0"),
+    ],
+)
+def test_bad_account_lifecycle_values_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({variable: value})
+
+    assert error.value.variable == variable
