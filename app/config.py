@@ -97,6 +97,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     live_check_interval: float = 5.0
     # WebSocket limits (CONTRACT §7a): live sockets per user across all processes.
     ws_max_per_user: int = 20
+    # Operations (CONTRACT §8): graceful shutdown and the database pooler.
+    shutdown_drain_seconds: float = 5.0
+    worker_shutdown_grace_seconds: int = 20
+    #: ``transaction`` means a transaction-pooling proxy (PgBouncer, Supavisor, RDS Proxy) sits in front of PostgreSQL.
+    #: Parsed and validated now but not read by anything yet: the data-layer work that makes every process safe behind
+    #: such a proxy (no named prepared statements, no session advisory locks) switches on it.
+    db_pool_mode: Literal["session", "transaction"] = "session"
 
     @property
     def is_production(self) -> bool:
@@ -175,6 +182,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_retry_backoff=env.number("EMAIL_RETRY_BACKOFF", 300.0, minimum=0.0),
             live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
             ws_max_per_user=env.integer("WS_MAX_PER_USER", 20, minimum=1, maximum=10_000),
+            shutdown_drain_seconds=env.number("SHUTDOWN_DRAIN_SECONDS", 5.0, minimum=0.0, maximum=300.0),
+            worker_shutdown_grace_seconds=env.integer("WORKER_SHUTDOWN_GRACE_SECONDS", 20, minimum=0, maximum=3600),
+            db_pool_mode=env.choice("DB_POOL_MODE", ("session", "transaction"), "session"),  # type: ignore[arg-type]
         )
 
 
@@ -201,7 +211,7 @@ class _Env:
             raise ConfigError(name, f"must be {bounds}, got {value}")
         return value
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
+    def number(self, name: str, default: float, *, minimum: float, maximum: float | None = None) -> float:
         raw = self.text(name)
         if raw is None:
             return default
@@ -211,6 +221,8 @@ class _Env:
             raise ConfigError(name, f"must be a number, got {raw!r}") from None
         if not value >= minimum:  # also rejects NaN
             raise ConfigError(name, f"must be at least {minimum}, got {raw}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(name, f"must be at most {maximum}, got {raw}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
