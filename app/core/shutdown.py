@@ -66,7 +66,10 @@ class GracefulShutdown:
         """Answer ``/ready`` with 503 and close connections after their response, from now on."""
         if not self._draining:
             self._draining = True
-            logger.info("shutdown_draining", drain_seconds=self.drain_seconds)
+            self._log_drain()
+
+    def _log_drain(self) -> None:
+        logger.info("shutdown_draining", drain_seconds=self.drain_seconds)
 
     @asynccontextmanager
     async def lifespan(self, _: object) -> AsyncIterator[None]:
@@ -95,17 +98,19 @@ class GracefulShutdown:
             signal.signal(signal.SIGTERM, self._server_handler)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        # Runs on the main thread between two bytecodes of whatever the loop was doing: only set state and hand the
-        # rest to the loop (call_soon_threadsafe also wakes it if it sleeps in select).
+        # Runs on the main thread between two bytecodes of whatever the loop was doing: only flip the flag (so the
+        # next /ready already answers 503) and hand the rest, logging included, to the loop (call_soon_threadsafe
+        # also wakes it if it sleeps in select).
         assert self._loop is not None
         if self._draining or self.drain_seconds <= 0:
             self._loop.call_soon_threadsafe(self._stop_server)
             return
-        self.begin_drain()
+        self._draining = True
         self._loop.call_soon_threadsafe(self._schedule_stop)
 
     def _schedule_stop(self) -> None:
         assert self._loop is not None
+        self._log_drain()
         self._stop_timer = self._loop.call_later(self.drain_seconds, self._stop_server)
 
     def _stop_server(self) -> None:

@@ -30,8 +30,8 @@ from tests.support import ProductMaker
 
 pytestmark = pytest.mark.slow
 
-#: Short enough to keep the tests quick, long enough to tell "during the drain" from "after it".
-DRAIN_SECONDS = 3
+#: The default: long enough to tell "during the drain" from "after it" on a loaded machine.
+DRAIN_SECONDS = 5
 
 Spawn = Callable[..., Awaitable["Server"]]
 
@@ -46,6 +46,14 @@ class Server:
 
     async def exit_status(self, within: float = DRAIN_SECONDS + 10) -> int:
         return await asyncio.wait_for(self.process.wait(), within)
+
+    async def draining(self, within: float = DRAIN_SECONDS) -> None:
+        """Wait until ``/ready`` says so (on a fresh connection): SIGTERM has been handled."""
+        deadline = asyncio.get_running_loop().time() + within
+        async with httpx.AsyncClient(base_url=self.base) as fresh:
+            while (await fresh.get("/ready", headers={"connection": "close"})).status_code != 503:
+                assert asyncio.get_running_loop().time() < deadline, "the drain did not start"
+                await asyncio.sleep(0.05)
 
     async def stopped_listening(self, within: float = DRAIN_SECONDS + 10) -> None:
         """Wait until a new connection is refused: the drain is over and uvicorn's own shutdown has begun."""
@@ -139,8 +147,8 @@ async def test_during_the_drain_other_routes_are_served_and_close_their_connecti
     async with httpx.AsyncClient(base_url=server.base) as client:
         assert (await client.get("/health")).status_code == 200  # leaves an idle keep-alive connection
         server.terminate()
-        await asyncio.sleep(DRAIN_SECONDS / 2)
-        health = await client.get("/health")  # on that idle connection, in the middle of the drain
+        await server.draining()
+        health = await client.get("/health")  # on that idle connection, during the drain
         read = await client.get(f"/products/{product.id}")
 
     assert (health.status_code, health.headers["connection"]) == (200, "close")
@@ -199,8 +207,9 @@ async def test_under_several_workers_sigterm_to_the_supervisor_drains_each_worke
     server = await spawn("--workers", "2")
     async with httpx.AsyncClient(base_url=server.base) as client:
         server.terminate()
-        # The supervisor forwards SIGTERM at its next 0.5 s tick; after that, every worker answers 503.
-        await asyncio.sleep(1.0)
+        # The supervisor forwards SIGTERM at its next 0.5 s tick; from the first 503 on, every worker answers 503.
+        await server.draining()
+        await asyncio.sleep(0.2)
         answers = [await client.get("/ready", headers={"connection": "close"}) for _ in range(6)]
         health = await client.get("/health")
 
