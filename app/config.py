@@ -116,6 +116,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_base_url: str = "http://127.0.0.1:8000"
     password_reset_ttl: int = 1800
     email_verification_ttl: int = 172_800
+    # Operations (CONTRACT §8): graceful shutdown and the database pooler.
+    shutdown_drain_seconds: float = 5.0
+    worker_shutdown_grace_seconds: int = 20
+    #: ``transaction`` means a transaction-pooling proxy (PgBouncer, Supavisor, RDS Proxy) sits in front of PostgreSQL.
+    #: Parsed and validated now but not read by anything yet: the data-layer work that makes every process safe behind
+    #: such a proxy (no named prepared statements, no session advisory locks) switches on it.
+    db_pool_mode: Literal["session", "transaction"] = "session"
 
     @property
     def is_production(self) -> bool:
@@ -230,6 +237,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             public_base_url=_base_url(env.text("PUBLIC_BASE_URL") or "http://127.0.0.1:8000"),
             password_reset_ttl=env.integer("PASSWORD_RESET_TTL", 1800, minimum=60),
             email_verification_ttl=env.integer("EMAIL_VERIFICATION_TTL", 172_800, minimum=60),
+            shutdown_drain_seconds=env.number("SHUTDOWN_DRAIN_SECONDS", 5.0, minimum=0.0, maximum=300.0),
+            worker_shutdown_grace_seconds=env.integer("WORKER_SHUTDOWN_GRACE_SECONDS", 20, minimum=0, maximum=3600),
+            db_pool_mode=env.choice("DB_POOL_MODE", ("session", "transaction"), "session"),  # type: ignore[arg-type]
         )
 
 
@@ -290,7 +300,7 @@ class _Env:
             raise ConfigError(name, f"must be {bounds}, got {value}")
         return value
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
+    def number(self, name: str, default: float, *, minimum: float, maximum: float | None = None) -> float:
         raw = self.text(name)
         if raw is None:
             return default
@@ -300,6 +310,8 @@ class _Env:
             raise ConfigError(name, f"must be a number, got {raw!r}") from None
         if not value >= minimum:  # also rejects NaN
             raise ConfigError(name, f"must be at least {minimum}, got {raw}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(name, f"must be at most {maximum}, got {raw}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:

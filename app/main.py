@@ -42,6 +42,7 @@ from app.core.rate_limit import (
 from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
 from app.core.security import AccessTokenClaims, PasswordHashing, TokenCodec
+from app.core.shutdown import GracefulShutdown
 from app.db import models  # registers every table on the shared metadata
 from app.db.prepared import DirectPool
 from app.db.providers import request_session
@@ -166,12 +167,14 @@ def create_app(
         return maker
 
     events = build_event_components(settings, alchemy, redis, session_maker)
+    shutdown = GracefulShutdown(settings.shutdown_drain_seconds)
     readiness = ReadinessProbe(
         alchemy.get_engine(),
         redis,
         version_table=MIGRATIONS_VERSION_TABLE,
         expected_heads=migration_heads(),
         expected_columns={table.name: frozenset(table.columns.keys()) for table in models.metadata.sorted_tables},
+        draining=lambda: shutdown.draining,
     )
     rate_limited = Router(
         path="/",
@@ -226,7 +229,7 @@ def create_app(
         on_app_init=[auth.on_app_init],
         exception_handlers=exception_handlers(),
         stores={AUTH_RATE_LIMIT_STORE: FailOpenRedisStore(redis, namespace="ratelimit")},
-        lifespan=[connections_lifespan, events.lifespan],
+        lifespan=[connections_lifespan, events.lifespan, shutdown.lifespan],
         openapi_config=openapi_config(_version(), sections=[live_feed_description()]),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins
@@ -241,10 +244,11 @@ def create_app(
     app.state.direct = direct
     app.state.alchemy = alchemy
     app.state.outbox = events.dispatcher
+    app.state.shutdown = shutdown
     without_heartbeat_threads(events.saq_plugin)
     add_component_schemas(app.openapi_schema, live_feed_schemas())  # builds the document now (about 30 ms)
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestContextMiddleware(shutdown.middleware(app.asgi_handler))
     return app
 
 

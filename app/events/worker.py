@@ -277,6 +277,9 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
                 shutdown=[account_emails.stop_account_email_relay, shutdown],
                 concurrency=settings.worker_concurrency,
                 separate_process=not settings.worker_in_process,
+                # On SIGTERM, SAQ stops starting jobs and waits this long for the running ones (its default, 0,
+                # cancels them at once and retries them, which can send again an email that was mid-send).
+                shutdown_grace_period_s=settings.worker_shutdown_grace_seconds,
             )
         ],
         use_server_lifespan=False,

@@ -76,6 +76,11 @@ def test_valid_values_are_parsed() -> None:
         ("SMTP_PORT", "70000"),
         ("SMTP_TLS", "sometimes"),
         ("EMAIL_BACKEND", "pigeon"),
+        ("SHUTDOWN_DRAIN_SECONDS", "-1"),
+        ("SHUTDOWN_DRAIN_SECONDS", "soon"),
+        ("SHUTDOWN_DRAIN_SECONDS", "301"),
+        ("WORKER_SHUTDOWN_GRACE_SECONDS", "1.5"),
+        ("DB_POOL_MODE", "statement"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
@@ -260,3 +265,16 @@ def test_bad_account_lifecycle_values_name_the_variable(variable: str, value: st
         Settings.from_env({variable: value})
 
     assert error.value.variable == variable
+
+
+def test_shutdown_and_pool_mode_defaults_match_the_contract_table() -> None:
+    settings = Settings.from_env({})
+
+    assert (settings.shutdown_drain_seconds, settings.db_pool_mode) == (5.0, "session")
+    assert settings.worker_shutdown_grace_seconds == 20
+
+
+def test_a_drain_of_zero_seconds_is_allowed_and_transaction_pooling_is_parsed() -> None:
+    settings = Settings.from_env({"SHUTDOWN_DRAIN_SECONDS": "0", "DB_POOL_MODE": "Transaction"})
+
+    assert (settings.shutdown_drain_seconds, settings.db_pool_mode) == (0.0, "transaction")
