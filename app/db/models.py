@@ -13,12 +13,13 @@ from app.domain.accounts.models import (
 )
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
-from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
+from app.domain.orders.models import IdempotencyKey, Order, OrderCount, OrderEvent, OrderItem
 
 __all__ = (
     "Address",
     "IdempotencyKey",
     "Order",
+    "OrderCount",
     "OrderEvent",
     "OrderItem",
     "Product",
