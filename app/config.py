@@ -262,7 +262,8 @@ def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             pool_recycle=1800,
             pool_timeout=10,
             connect_args={
-                "server_settings": {"application_name": "orders-service"},
+                # No JIT: see ``app.db.prepared.NO_JIT``.
+                "server_settings": {"application_name": "orders-service", "jit": "off"},
                 "timeout": 5,
             },
         ),

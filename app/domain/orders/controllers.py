@@ -94,7 +94,12 @@ class OrderController(Controller):
         status: StatusFilter = None,
         cursor: Cursor = None,
     ) -> OrderList:
-        """The caller's orders, newest first: a numbered page (up to the 10,000th order), or by cursor."""
+        """The caller's orders, newest first.
+
+        Without `cursor`: a numbered page, `{items, total, page, per_page, pages}`; a page starting past the
+        10,000th order is 422 `page_too_deep`. With `cursor` (empty for the first page): `{items, per_page,
+        next_cursor}`, no total, any depth; a malformed or tampered cursor is 422 `invalid_cursor`.
+        """
         if cursor is None:
             return await orders.list_orders(_numbered(page, per_page), user_id=request.user.id, status=status)
         _no_page_with(page)
@@ -159,7 +164,12 @@ class AdminOrderController(Controller):
         user_id: Annotated[uuid.UUID | None, QueryParameter(description="Only this user's orders.")] = None,
         cursor: Cursor = None,
     ) -> OrderList:
-        """Every user's orders, newest first: a numbered page (up to the 10,000th order), or by cursor."""
+        """Every user's orders, newest first.
+
+        Without `cursor`: a numbered page, `{items, total, page, per_page, pages}`; a page starting past the
+        10,000th order is 422 `page_too_deep`. With `cursor` (empty for the first page): `{items, per_page,
+        next_cursor}`, no total, any depth; a malformed or tampered cursor is 422 `invalid_cursor`.
+        """
         if cursor is None:
             return await orders.list_orders(_numbered(page, per_page), user_id=user_id, status=status)
         _no_page_with(page)
