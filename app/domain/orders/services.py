@@ -531,6 +531,8 @@ class OrderService(Service[Order]):
         rows = await _page_query(**by).fetch(self.direct, **params)
         if rows:
             total = rows[0]["total"]
+        elif paging.offset == 0:
+            total = 0
         else:
             del params["limit"], params["offset"]
             total = await _count_query(**by).fetchval(self.direct, **params)
