@@ -35,7 +35,6 @@ StatusFilter = Annotated[OrderStatus | None, QueryParameter(description="Only or
 Cursor = Annotated[
     str | None,
     QueryParameter(
-        max_length=512,
         description=(
             "Page by cursor instead of by number: empty for the first page, then the previous page's `next_cursor`. "
             "The response is then `{items, per_page, next_cursor}` (no total; `next_cursor` is null on the last "
