@@ -369,7 +369,8 @@ def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             # logged tracebacks; the SQL and the SQLSTATE say enough.
             hide_parameters=True,
             connect_args={
-                "server_settings": {"application_name": "orders-service"},
+                # No JIT: see ``app.db.prepared.NO_JIT``.
+                "server_settings": {"application_name": "orders-service", "jit": "off"},
                 "timeout": 5,
             },
         ),

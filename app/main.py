@@ -30,6 +30,7 @@ from app.config import (
     alchemy_config,
 )
 from app.core.auth import BearerAuth, Principal
+from app.core.cursors import CursorCodec
 from app.core.errors import exception_handlers
 from app.core.health import HealthController, MetricsController, ReadinessProbe
 from app.core.logging import configure_logging
@@ -133,6 +134,7 @@ def create_app(
     )
     passwords = PasswordHashing()
     tokens = TokenCodec.for_settings(settings)
+    cursors = CursorCodec(settings.jwt_secret)
 
     direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size) if direct_pool else None
 
@@ -241,6 +243,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.cursors = cursors
     app.state.direct = direct
     app.state.alchemy = alchemy
     app.state.outbox = events.dispatcher

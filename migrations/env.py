@@ -1,7 +1,9 @@
 """Alembic environment: the target metadata is every model of the app (``app.db.models``).
 
 Migrations run in one transaction (PostgreSQL has transactional DDL, so a failing migration leaves nothing half
-applied) under an advisory lock, so two deploys starting at once apply each revision exactly once.
+applied) under an advisory lock, so two deploys starting at once apply each revision exactly once. The lock is the
+session's, not the transaction's: a revision that must run outside a transaction (``CREATE INDEX CONCURRENTLY``, in
+an ``autocommit_block``) commits the revisions before it, and the lock must outlive that commit.
 """
 
 import asyncio
@@ -45,9 +47,15 @@ def run_migrations_offline() -> None:
 
 def do_run_migrations(connection: "Connection") -> None:
     _configure(connection=connection)
-    with context.begin_transaction():
-        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            context.run_migrations()
+    finally:
+        if connection.in_transaction():  # failed: the unlock must not run in the aborted transaction
+            connection.rollback()
+        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+        connection.commit()
 
 
 async def run_migrations_online() -> None:

@@ -15,7 +15,7 @@ from app.domain.accounts.models import (
 )
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
-from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
+from app.domain.orders.models import IdempotencyKey, Order, OrderCount, OrderEvent, OrderItem
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = (
@@ -24,6 +24,7 @@ __all__ = (
     "Address",
     "IdempotencyKey",
     "Order",
+    "OrderCount",
     "OrderEvent",
     "OrderItem",
     "Product",
