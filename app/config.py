@@ -21,6 +21,8 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
 )
 
+from app.db.pooling import driver_options
+
 __all__ = (
     "DEV_JWT_SECRET",
     "MIGRATIONS_VERSION_TABLE",
@@ -90,6 +92,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_direct_pool_size: int = 10
+    db_pool_mode: Literal["session", "transaction"] = "session"
     data_dir: Path = PROJECT_ROOT / ".data"
     worker_in_process: bool = False
     worker_concurrency: int = 10
@@ -179,6 +182,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=1, maximum=200),
             db_max_overflow=env.integer("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
             db_direct_pool_size=env.integer("DB_DIRECT_POOL_SIZE", 10, minimum=1, maximum=200),
+            db_pool_mode=env.choice("DB_POOL_MODE", ("session", "transaction"), "session"),  # type: ignore[arg-type]
             data_dir=Path(env.text("DATA_DIR") or PROJECT_ROOT / ".data"),
             worker_in_process=env.boolean("WORKER_IN_PROCESS", False),
             worker_concurrency=env.integer("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),
@@ -281,6 +285,7 @@ def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             connect_args={
                 "server_settings": {"application_name": "orders-service"},
                 "timeout": 5,
+                **driver_options(settings.db_pool_mode),
             },
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False),

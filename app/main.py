@@ -130,7 +130,11 @@ def create_app(
     passwords = PasswordHashing()
     tokens = TokenCodec.for_settings(settings)
 
-    direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size) if direct_pool else None
+    direct = (
+        DirectPool(settings.database_url, size=settings.db_direct_pool_size, pool_mode=settings.db_pool_mode)
+        if direct_pool
+        else None
+    )
 
     async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
         # One prepared read on the direct pool (or, in tests, on the request's session, which the handler reuses).
