@@ -76,6 +76,7 @@ def test_valid_values_are_parsed() -> None:
         ("SMTP_PORT", "70000"),
         ("SMTP_TLS", "sometimes"),
         ("EMAIL_BACKEND", "pigeon"),
+        ("DB_POOL_MODE", "statement"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
