@@ -22,6 +22,8 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
 )
 
+from app.db.pooling import driver_options, server_settings
+
 __all__ = (
     "DEV_JWT_SECRET",
     "MIGRATIONS_VERSION_TABLE",
@@ -91,6 +93,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_direct_pool_size: int = 10
+    db_pool_mode: Literal["session", "transaction"] = "session"
     data_dir: Path = PROJECT_ROOT / ".data"
     worker_in_process: bool = False
     worker_concurrency: int = 10
@@ -116,13 +119,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_base_url: str = "http://127.0.0.1:8000"
     password_reset_ttl: int = 1800
     email_verification_ttl: int = 172_800
-    # Operations (CONTRACT §8): graceful shutdown and the database pooler.
+    # Operations (CONTRACT §8): graceful shutdown.
     shutdown_drain_seconds: float = 5.0
     worker_shutdown_grace_seconds: int = 20
-    #: ``transaction`` means a transaction-pooling proxy (PgBouncer, Supavisor, RDS Proxy) sits in front of PostgreSQL.
-    #: Parsed and validated now but not read by anything yet: the data-layer work that makes every process safe behind
-    #: such a proxy (no named prepared statements, no session advisory locks) switches on it.
-    db_pool_mode: Literal["session", "transaction"] = "session"
 
     @property
     def is_production(self) -> bool:
@@ -220,6 +219,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=1, maximum=200),
             db_max_overflow=env.integer("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
             db_direct_pool_size=env.integer("DB_DIRECT_POOL_SIZE", 10, minimum=1, maximum=200),
+            db_pool_mode=env.choice("DB_POOL_MODE", ("session", "transaction"), "session"),  # type: ignore[arg-type]
             data_dir=Path(env.text("DATA_DIR") or PROJECT_ROOT / ".data"),
             worker_in_process=env.boolean("WORKER_IN_PROCESS", False),
             worker_concurrency=env.integer("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),
@@ -239,7 +239,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_verification_ttl=env.integer("EMAIL_VERIFICATION_TTL", 172_800, minimum=60),
             shutdown_drain_seconds=env.number("SHUTDOWN_DRAIN_SECONDS", 5.0, minimum=0.0, maximum=300.0),
             worker_shutdown_grace_seconds=env.integer("WORKER_SHUTDOWN_GRACE_SECONDS", 20, minimum=0, maximum=3600),
-            db_pool_mode=env.choice("DB_POOL_MODE", ("session", "transaction"), "session"),  # type: ignore[arg-type]
         )
 
 
@@ -369,9 +368,10 @@ def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             # logged tracebacks; the SQL and the SQLSTATE say enough.
             hide_parameters=True,
             connect_args={
-                # No JIT: see ``app.db.prepared.NO_JIT``.
-                "server_settings": {"application_name": "orders-service", "jit": "off"},
+                # No JIT in session mode: see ``app.db.pooling.server_settings``.
+                "server_settings": server_settings(settings.db_pool_mode),
                 "timeout": 5,
+                **driver_options(settings.db_pool_mode),
             },
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False),

@@ -136,7 +136,11 @@ def create_app(
     tokens = TokenCodec.for_settings(settings)
     cursors = CursorCodec(settings.jwt_secret)
 
-    direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size) if direct_pool else None
+    direct = (
+        DirectPool(settings.database_url, size=settings.db_direct_pool_size, pool_mode=settings.db_pool_mode)
+        if direct_pool
+        else None
+    )
 
     async def load_principal(
         claims: AccessTokenClaims, connection: ASGIConnection[Any, Any, Any, Any]

@@ -32,20 +32,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
+from app.db.pooling import PoolMode, driver_options, server_settings
 from app.db.shared_reads import SharedReads
 from app.db.urls import asyncpg_dsn
 
-__all__ = ("NO_JIT", "DirectPool", "Prepared", "StatementSource", "Transaction", "driver_connection", "transaction")
+__all__ = ("DirectPool", "Prepared", "StatementSource", "Transaction", "driver_connection", "transaction")
 
 _DIALECT: Final = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _DRIVER_KEY: Final = "orders.driver_connection"
 
-
-#: Every connection of the service runs without JIT compilation. Prepared statements get generic plans, whose
-#: estimates cannot know a page holds at most 100 rows, and the cost of such a plan over a million orders passed
-#: ``jit_above_cost``: PostgreSQL then spent 300-400 ms compiling a list query that runs in 2-7 ms. Short OLTP
-#: statements never gain from JIT.
-NO_JIT: Final = {"jit": "off"}
 
 #: How long closing a pool waits for connections in use before it cuts them.
 CLOSE_GRACE_S: Final = 5.0
@@ -54,9 +49,10 @@ CLOSE_GRACE_S: Final = 5.0
 class DirectPool:
     """An asyncpg pool for prepared statements, opened and closed with the app (see ``app.main``)."""
 
-    def __init__(self, database_url: str, *, size: int) -> None:
+    def __init__(self, database_url: str, *, size: int, pool_mode: PoolMode = "session") -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._size = size
+        self._pool_mode: PoolMode = pool_mode
         self._pool: asyncpg.Pool | None = None
         #: Identical concurrent reads share round trips, never answering with rows older than the request.
         self.shared = SharedReads()
@@ -68,8 +64,9 @@ class DirectPool:
             max_size=self._size,
             init=_json_codecs,
             reset=_keep_session_state,
-            server_settings={"application_name": "orders-service", **NO_JIT},
+            server_settings=server_settings(self._pool_mode),
             timeout=5,
+            **driver_options(self._pool_mode),
         )
 
     async def close(self, *, grace: float = CLOSE_GRACE_S) -> None:

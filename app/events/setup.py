@@ -114,7 +114,7 @@ def build_event_components(
             session_maker=alchemy.create_session_maker(),  # type: ignore[arg-type]
             sender=email_sender_for(settings),
             dispatcher=dispatcher,
-            pool=DirectPool(settings.database_url, size=4),
+            pool=DirectPool(settings.database_url, size=4, pool_mode=settings.db_pool_mode),
         )
     )
     live = LiveConnections(
