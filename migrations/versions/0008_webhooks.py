@@ -17,7 +17,7 @@ sa.DateTimeUTC = DateTimeUTC  # type: ignore[attr-defined]
 
 # revision identifiers, used by Alembic.
 revision = "7c0b4f0e0018"
-down_revision = "9c1d4e2f7a10"
+down_revision = "6b0e7d00e017"
 branch_labels = None
 depends_on = None
 
