@@ -1,7 +1,7 @@
 """Webhooks: endpoints, their deliveries, and the ``webhooks:manage`` permission for the admin role.
 
 Revision ID: 7c0b4f0e0018
-Revises: 9c1d4e2f7a10
+Revises: 6b0e7d00e017
 Create Date: 2026-12-03 07:45:00
 """
 
