@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httpcore
 import httpx
@@ -48,7 +48,7 @@ from saq.worker import Worker
 from app.config import Settings
 from app.core.logging import get_logger
 from app.db.prepared import DirectPool
-from app.domain.webhooks.schemas import WebhookMessage
+from app.domain.webhooks.schemas import EventType, WebhookHeaders, WebhookMessage
 from app.domain.webhooks.signing import signature_header
 from app.domain.webhooks.targets import TargetPolicy, TargetRefused, resolve
 from app.events.email import EmailSender, OutgoingEmail, email_sender_for
@@ -286,12 +286,12 @@ class DeliveryClient:
 
     async def attempt(self, url: str, msg_id: str, secrets_in_use: Sequence[str], body: bytes) -> AttemptResult:
         timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(secrets_in_use, msg_id, timestamp, body),
-        }
+        signed = WebhookHeaders(
+            webhook_id=msg_id,
+            webhook_timestamp=str(timestamp),
+            webhook_signature=signature_header(secrets_in_use, msg_id, timestamp, body),
+        )
+        headers = {"content-type": "application/json", **msgspec.to_builtins(signed)}
         try:
             self._policy.check_url(url)  # the scheme rule may have changed since the endpoint was saved
             async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
@@ -328,7 +328,7 @@ class WebhookResources:
 
 def message_body(event: DispatchedEvent) -> bytes:
     """``{"type", "timestamp", "data"}`` with ``data`` the event as WebSocket listeners receive it."""
-    return msgspec.json.encode(WebhookMessage(type=event.type, timestamp=event.at, data=event))
+    return msgspec.json.encode(WebhookMessage(type=cast("EventType", event.type), timestamp=event.at, data=event))
 
 
 def _event_of(row: Any) -> DispatchedEvent:
