@@ -24,7 +24,9 @@ The path of one event to one endpoint
 SSRF at delivery time: the HTTP client's network backend resolves the host itself, refuses the connection if any
 address is not public (unless ``WEBHOOK_ALLOW_PRIVATE``), and connects to the address it checked — there is no
 second lookup a DNS-rebinding attacker could answer differently. Redirects are not followed (a 3xx is a failure).
-Secrets are read from the database for signing and are never logged or put in an error message.
+Secrets are read from the database for signing and are never logged or put in an error message; each one is
+registered with the log redaction as it is loaded (``register_secrets``: a set lookup when already known), so an
+error message that quotes one (a library's, a database's) is written with ``[REDACTED]`` in its place.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from saq.types import Context
 from saq.worker import Worker
 
 from app.config import Settings
-from app.core.logging import get_logger
+from app.core.logging import get_logger, register_secrets
 from app.db.prepared import DirectPool
 from app.domain.webhooks.schemas import EventType, WebhookHeaders, WebhookMessage
 from app.domain.webhooks.signing import signature_header
@@ -346,6 +348,8 @@ async def deliver_webhooks(ctx: Context, *, deliveries: list[tuple[str, int]]) -
     expected = {uuid.UUID(delivery_id): attempts for delivery_id, attempts in deliveries}
     rows = await resources.pool.pool.fetch(_LOAD, list(expected))
     rows = [row for row in rows if expected.get(row["id"]) == row["attempts"]]
+    # Whatever error message or traceback might carry a secret from here on, the log line shows [REDACTED].
+    register_secrets(*(row["secret"] for row in rows), *(row["previous_secret"] for row in rows))
     results = await asyncio.gather(*(_attempt(resources, row) for row in rows))
     succeeded = [(row, result) for row, result in zip(rows, results, strict=True) if result.succeeded]
     if succeeded:
