@@ -11,8 +11,9 @@ The path of one event to one endpoint
        ``CLAIM_S`` and enqueues them in jobs of up to ``JOB_BATCH``, on their own SAQ queue (``webhooks``): a slow
        receiver occupies webhook job slots, never the email queue's. If enqueueing fails (Redis down), the claims
        are released; if the worker dies, they lapse. The pump keeps at most ``job_budget`` webhook jobs queued or
-       running: the budget halves whenever the worker's event loop lags (it also runs the outbox dispatch and the
-       emails, which must not queue behind webhook requests) and grows back by one per quiet pass. The backlog
+       running: the budget halves whenever its event loop lags (with ``WORKER_IN_PROCESS`` that loop also runs the
+       outbox dispatch and the emails, which must not queue behind webhook requests; beside ``litestar workers
+       run`` it is a process of its own, :class:`WebhookProcess`) and grows back by one per quiet pass. The backlog
        stays in the database, where retries are scheduled anyway.
     3. **Attempt** (``deliver_webhooks``): each delivery is POSTed concurrently, signed per Standard Webhooks with
        ``webhook-id`` = the delivery's id (the same on every attempt). 2xx within ``ATTEMPT_TIMEOUT_S`` is success;
@@ -514,12 +515,13 @@ class WebhookPump:
 
 
 class WebhookWorker:
-    """The ``webhooks`` queue's SAQ worker and the pump, run inside the orders worker's process.
+    """The ``webhooks`` queue's SAQ worker and the pump: in a process of its own (:class:`WebhookProcess`), or in
+    the orders worker's event loop when that runs inside the API process.
 
     A queue of its own, so a slow receiver occupies webhook job slots (``WEBHOOK_CONCURRENCY``), never the email
     queue's. Not a second litestar-saq queue config: ``litestar workers run`` would fork a child process per extra
-    queue, which outlives a parent that is killed. The orders worker starts and stops this one from its own
-    startup and shutdown hooks, so it runs wherever the orders worker runs (its own process, or in-process).
+    queue, which outlives a parent that is killed. The orders worker starts and stops this one (or the process that
+    runs it) from its own startup and shutdown hooks (see :func:`webhook_runner`).
     """
 
     def __init__(self, settings: Settings) -> None:
