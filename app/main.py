@@ -108,13 +108,8 @@ def create_app(
     *,
     alchemy: SQLAlchemyAsyncConfig | None = None,
     redis: Redis | None = None,
-    direct_pool: bool = True,
 ) -> Litestar:
-    """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs.
-
-    ``direct_pool=False`` runs prepared statements on the request's session instead of the direct pool: the test
-    suite needs that, because its isolation is one transaction per test, which another connection cannot see.
-    """
+    """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs."""
     settings = resolve_services(settings or Settings.from_env())
     assert settings.redis_url is not None  # resolve_services guarantees both
     assert settings.database_url is not None
@@ -130,10 +125,10 @@ def create_app(
     passwords = PasswordHashing()
     tokens = TokenCodec.for_settings(settings)
 
-    direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size) if direct_pool else None
+    direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size)
 
     async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-        # One prepared read on the direct pool (or, in tests, on the request's session, which the handler reuses).
+        # One prepared read on the direct pool.
         return await UserService(session=request_session(connection), direct=direct).load_principal(user_id)
 
     auth = BearerAuth(
@@ -144,17 +139,15 @@ def create_app(
 
     @asynccontextmanager
     async def connections_lifespan(_: Litestar) -> AsyncIterator[None]:
-        if direct is not None:
-            await direct.open()
+        await direct.open()
         try:
             yield
         finally:
-            if direct is not None:
-                await direct.close()
+            await direct.close()
             await redis.aclose()
 
     def session_maker() -> async_sessionmaker[AsyncSession]:
-        # Read from app state on each use: tests point the app at a per-test transaction there.
+        # The SQLAlchemy plugin puts the maker into app state when the app is built, after this function runs.
         maker: async_sessionmaker[AsyncSession] = app.state[alchemy.session_maker_app_state_key]
         return maker
 
