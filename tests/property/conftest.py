@@ -106,7 +106,11 @@ async def example(
             finally:
                 await driver.execute(restore)
 
-        yield restored
+        try:
+            yield restored
+        finally:
+            # The connection goes back to the pool: its temporary tables must not outlive the test.
+            await driver.execute("DISCARD TEMP")
 
 
 @pytest.fixture
