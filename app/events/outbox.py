@@ -8,7 +8,7 @@ Why event ids are assigned here and not on insert
     publishing. Hence: ids are handed out and published in one sequence by one dispatcher at a time; a row that can
     still commit has no id yet; and a listener resuming from any id finds every later event in the table.
 
-What one round does (while holding the lock, on one autocommit connection)
+What one round does (while holding the lock; its statements run on one autocommit connection)
     1. Re-publish rows that have an id but no ``dispatched_at`` (a previous dispatcher died or Redis was down).
     2. Give ids to new committed rows (one ``UPDATE … RETURNING`` statement: atomic).
     3. Publish them in id order: one pipelined Redis round trip for the WebSocket channels, and one SAQ email job
@@ -18,8 +18,16 @@ What one round does (while holding the lock, on one autocommit connection)
        here. The dispatch loop skips that last look: its next poll finds them anyway.
 
 If Redis is unreachable (or publishing takes longer than ``PUBLISH_TIMEOUT_S``) the round stops before marking
-anything and closes its connection, which releases the lock; ids already assigned stay, and the next round
+anything and closes its connections, which releases the lock; ids already assigned stay, and the next round
 re-publishes them first, in order. Nothing is lost, and ids never go backwards.
+
+The lock is a transaction-level advisory lock (``pg_try_advisory_xact_lock``) held by a transaction left open on a
+second connection for the length of the round, because the round's own statements must each commit on their way (an
+id published must stay assigned). A session lock would do on a direct connection but not behind a transaction-pooling
+proxy (``DB_POOL_MODE=transaction``: PgBouncer), where the unlock may reach another server connection than the lock
+and leave the lock taken for good; an open transaction keeps its server connection. The price, in both modes: one
+more pooled connection and one more round trip per round (not per event). The seeder takes the same key with
+``pg_advisory_xact_lock`` (``app.testing.seed``): session and transaction advisory locks on one key exclude each other.
 
 Who runs rounds: the worker's dispatch loop (it looks for committed events every ``POLL_INTERVAL``, 25 ms), the
 worker's cron sweep, and an API process that serves an order timeline with undispatched rows.
@@ -113,7 +121,7 @@ EmailEnqueuer = Callable[[Sequence[int]], Awaitable[None]]
 
 _COLUMNS = "id, event_id, type, order_id, user_id, status, previous_status, at, reason"
 # Plain SQL run on the connection's asyncpg driver in autocommit mode: each statement is atomic on its own, and the
-# advisory lock (a session lock) is what serialises rounds.
+# advisory lock (held by a transaction on another connection) is what serialises rounds.
 _LEFTOVERS: Final = (
     f"SELECT {_COLUMNS} FROM order_events "  # noqa: S608 - constant column list
     "WHERE event_id IS NOT NULL AND dispatched_at IS NULL ORDER BY event_id LIMIT $1"
@@ -130,9 +138,7 @@ _ASSIGN: Final = f"""
 _MARK: Final = "UPDATE order_events SET dispatched_at = now() WHERE id = ANY($1::bigint[]) AND dispatched_at IS NULL"
 _ANY_PENDING: Final = "SELECT EXISTS (SELECT 1 FROM order_events WHERE dispatched_at IS NULL)"
 _ORDER_PENDING: Final = "SELECT EXISTS (SELECT 1 FROM order_events WHERE order_id = $1 AND event_id IS NULL)"
-_TRY_LOCK: Final = "SELECT pg_try_advisory_lock($1)"
-#: Session advisory locks stack; releasing all of them leaves a pooled connection clean whatever happened before.
-_UNLOCK_ALL: Final = "SELECT pg_advisory_unlock_all()"
+_TRY_LOCK: Final = "SELECT pg_try_advisory_xact_lock($1)"
 
 
 def _rows(records: list[Any]) -> list[_Row]:
@@ -182,13 +188,25 @@ class OutboxDispatcher:
         published = 0
         while True:
             async with self._driver() as driver:
-                if not await driver.fetchval(_TRY_LOCK, LOCK_KEY):
-                    # The holder looks for pending rows after it lets go (a dispatch loop: at its next poll).
-                    return published
-                published += await self._drain(driver)
-                await driver.fetchval(_UNLOCK_ALL)
+                async with self._lock() as held:
+                    if not held:
+                        # The holder looks for pending rows after it lets go (a dispatch loop: at its next poll).
+                        return published
+                    published += await self._drain(driver)
                 if not look_again or not await driver.fetchval(_ANY_PENDING):
                     return published
+
+    @contextlib.asynccontextmanager
+    async def _lock(self) -> AsyncIterator[bool]:
+        """Try the outbox lock in a transaction of its own, kept open on its connection until the block ends.
+
+        Yields whether it was taken. On a failure or cancellation :meth:`_driver` closes the connection, which ends
+        the transaction and releases the lock on the server.
+        """
+        async with self._driver() as holder:
+            await holder.execute("BEGIN")
+            yield bool(await holder.fetchval(_TRY_LOCK, LOCK_KEY))
+            await holder.execute("ROLLBACK")  # nothing was written: ending the transaction only lets the lock go
 
     @contextlib.asynccontextmanager
     async def _driver(self) -> AsyncIterator[asyncpg.Connection]:

@@ -89,8 +89,9 @@ async def example(
     """``async with example():`` runs one hypothesis example; afterwards every table holds the world again."""
     tables = clean_tables.tables
     snapshot = "; ".join(f'CREATE TEMPORARY TABLE "world_{t}" AS SELECT * FROM "{t}"' for t in tables)
+    # The derived tables (order counts) are emptied after the rows they follow and rebuilt by inserting those rows.
     restore = "; ".join(
-        [f'DELETE FROM "{t}"' for t in reversed(tables)]
+        [f'DELETE FROM "{t}"' for t in (*reversed(tables), *clean_tables.derived)]
         + [f'INSERT INTO "{t}" OVERRIDING SYSTEM VALUE SELECT * FROM "world_{t}"' for t in tables]
     )
     async with engine.connect() as conn:

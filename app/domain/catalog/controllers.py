@@ -77,7 +77,7 @@ class ProductController(Controller):
             # task group on every request of this hot route.
             claims = authenticate(authorization, request.app.state.tokens)
             users = UserService(session=products.session, direct=request.app.state.direct)
-            principal = await users.load_principal(claims.user_id)
+            principal = await users.load_principal(claims.user_id, issued_at=claims.issued_at)
             if principal is None:
                 raise AuthenticationFailed("invalid_token", "The account no longer exists or is deactivated")
             request.scope["user"] = principal  # for the access log's user id
