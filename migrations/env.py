@@ -12,7 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, cast
 
 from alembic import context
-from sqlalchemy import pool, text
+from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 from app.db.models import metadata
@@ -60,10 +60,15 @@ async def run_migrations_online() -> None:
         section["sqlalchemy.url"] = config.db_url
         engine = async_engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
     connectable = cast("AsyncEngine", engine)
-    async with connectable.connect() as lock, lock.begin():
-        await lock.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-        async with connectable.connect() as connection:
-            await connection.run_sync(do_run_migrations)
+    async with connectable.connect() as lock:
+        # On asyncpg's simple query protocol: a prepared statement leaves the lock's idle transaction holding a
+        # snapshot (backend_xmin), and CREATE INDEX CONCURRENTLY waits for every older snapshot: the migrating
+        # connection would wait for the lock's transaction, which waits for the migrations (a deadlock).
+        driver = (await lock.get_raw_connection()).driver_connection
+        async with driver.transaction():  # type: ignore[union-attr]
+            await driver.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")  # type: ignore[union-attr]
+            async with connectable.connect() as connection:
+                await connection.run_sync(do_run_migrations)
     await connectable.dispose()
 
 
