@@ -114,13 +114,8 @@ def create_app(
     *,
     alchemy: SQLAlchemyAsyncConfig | None = None,
     redis: Redis | None = None,
-    direct_pool: bool = True,
 ) -> Litestar:
-    """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs.
-
-    ``direct_pool=False`` runs prepared statements on the request's session instead of the direct pool: the test
-    suite needs that, because its isolation is one transaction per test, which another connection cannot see.
-    """
+    """Build the service. ``settings`` defaults to the environment; ``alchemy``/``redis`` let tests inject theirs."""
     settings = resolve_services(settings or Settings.from_env())
     assert settings.redis_url is not None  # resolve_services guarantees both
     assert settings.database_url is not None
@@ -137,16 +132,12 @@ def create_app(
     tokens = TokenCodec.for_settings(settings)
     cursors = CursorCodec(settings.jwt_secret)
 
-    direct = (
-        DirectPool(settings.database_url, size=settings.db_direct_pool_size, pool_mode=settings.db_pool_mode)
-        if direct_pool
-        else None
-    )
+    direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size, pool_mode=settings.db_pool_mode)
 
     async def load_principal(
         claims: AccessTokenClaims, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> Principal | None:
-        # One prepared read on the direct pool (or, in tests, on the request's session, which the handler reuses).
+        # One prepared read on the direct pool.
         return await UserService(session=request_session(connection), direct=direct).load_principal(
             claims.user_id, issued_at=claims.issued_at
         )
@@ -159,17 +150,15 @@ def create_app(
 
     @asynccontextmanager
     async def connections_lifespan(_: Litestar) -> AsyncIterator[None]:
-        if direct is not None:
-            await direct.open()
+        await direct.open()
         try:
             yield
         finally:
-            if direct is not None:
-                await direct.close()
+            await direct.close()
             await redis.aclose()
 
     def session_maker() -> async_sessionmaker[AsyncSession]:
-        # Read from app state on each use: tests point the app at a per-test transaction there.
+        # The SQLAlchemy plugin puts the maker into app state when the app is built, after this function runs.
         maker: async_sessionmaker[AsyncSession] = app.state[alchemy.session_maker_app_state_key]
         return maker
 

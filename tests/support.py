@@ -7,8 +7,8 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import PROJECT_ROOT, Settings
 from app.core.security import TokenCodec
+from app.db.prepared import DirectPool
 from app.domain.accounts.models import User, user_roles
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
@@ -148,8 +149,8 @@ class AddressMaker:
         return address
 
 
-# Savepoints are the test harness's isolation, not the application's work.
-_HARNESS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+#: Transaction control is part of every transaction, not of a query's shape.
+_TRANSACTION_CONTROL = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 #: asyncpg's own queries when a connection first meets a type (once per connection, not per request).
 _INTROSPECTION = re.compile(r"typeinfo_tree|set_config\('jit'|current_setting\('jit'\)")
 
@@ -163,17 +164,25 @@ def _listening(engine: AsyncEngine, identifier: str, listener: Callable[..., Non
         event.remove(engine.sync_engine, identifier, listener)
 
 
-@contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements the app runs meanwhile through ``engine``'s sessions (prepared ones included)."""
+@asynccontextmanager
+async def count_statements(app: Litestar) -> AsyncIterator[list[str]]:
+    """The statements ``app`` runs meanwhile, where production runs them: on its direct asyncpg pool (prepared
+    statements, seen by asyncpg's query logger) and through its SQLAlchemy engine (ORM work). Transaction control
+    (``BEGIN``/``COMMIT``) and asyncpg's type introspection are left out."""
     statements: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith(_HARNESS):
-            statements.append(statement)
+    def record(sql: str) -> None:
+        if not _TRANSACTION_CONTROL.match(sql) and not _INTROSPECTION.search(sql):
+            statements.append(sql)
 
-    with _listening(engine, "before_cursor_execute", record):
-        yield statements
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        record(statement)
+
+    direct: DirectPool = app.state.direct
+    engine: AsyncEngine = app.state.alchemy.get_engine()
+    async with direct.observed(record):
+        with _listening(engine, "before_cursor_execute", on_execute):
+            yield statements
 
 
 @contextmanager

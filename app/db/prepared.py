@@ -11,35 +11,31 @@ when its module is imported; at run time it costs one asyncpg call, which asyncp
 Where it runs (a :data:`StatementSource`):
 
 * a :class:`DirectPool` — a small asyncpg pool of the process, borrowed for the length of one statement (outside
-  any transaction) or of one :func:`transaction`. This is what the API uses.
-* an ``AsyncSession`` — the statement runs on that session's connection, inside its transaction. The test suite
-  uses this: its isolation is one transaction per test, which another connection could not see.
-* a :class:`Transaction` — an explicit transaction opened by :func:`transaction` on either of the above, for writes
-  whose statements all run this way (placing an order, changing its status).
+  any transaction) or of one :func:`transaction`. This is what the API and the worker use, and the tests too (they
+  commit for real and empty the tables after each test), so every test runs the statements production runs.
+* a :class:`Transaction` — an explicit transaction opened by :func:`transaction` on the pool, for writes whose
+  statements all run this way (placing an order with an idempotency key, changing its status).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeAlias
 
 import asyncpg
 import msgspec
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
 from app.db.pooling import PoolMode, driver_options, server_settings
 from app.db.shared_reads import SharedReads
 from app.db.urls import asyncpg_dsn
 
-__all__ = ("DirectPool", "Prepared", "StatementSource", "Transaction", "driver_connection", "transaction")
+__all__ = ("DirectPool", "Prepared", "StatementSource", "Transaction", "transaction")
 
 _DIALECT: Final = asyncpg_dialect()  # type: ignore[no-untyped-call]
-_DRIVER_KEY: Final = "orders.driver_connection"
 
 
 #: How long closing a pool waits for connections in use before it cuts them.
@@ -56,13 +52,14 @@ class DirectPool:
         self._pool: asyncpg.Pool | None = None
         #: Identical concurrent reads share round trips, never answering with rows older than the request.
         self.shared = SharedReads()
+        self._observer: Callable[[str], None] | None = None
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
             self._dsn,
             min_size=1,
             max_size=self._size,
-            init=_json_codecs,
+            init=self._init_connection,
             reset=_keep_session_state,
             server_settings=server_settings(self._pool_mode),
             timeout=5,
@@ -88,37 +85,46 @@ class DirectPool:
             raise RuntimeError("DirectPool is not open")
         return self._pool
 
+    @asynccontextmanager
+    async def observed(self, observer: Callable[[str], None]) -> AsyncIterator[None]:
+        """Report the SQL of every statement this pool runs meanwhile to ``observer`` (tests count statements so).
+
+        The pool's connections are replaced on their next use, and the new ones carry an asyncpg query logger; when
+        the block ends they are replaced again by plain ones. Nothing is attached otherwise: while a logger is
+        attached asyncpg times and records every query, work production has no use for.
+        """
+        self._observer = observer
+        await self.pool.expire_connections()
+        try:
+            yield
+        finally:
+            self._observer = None
+            await self.pool.expire_connections()
+
+    async def _init_connection(self, connection: asyncpg.Connection) -> None:
+        await _json_codecs(connection)
+        if (observer := self._observer) is not None:
+            connection.add_query_logger(lambda record: observer(record.query))
+
 
 class Transaction:
     """A transaction opened by :func:`transaction`; pass it to :class:`Prepared` methods to run inside it."""
 
-    __slots__ = ("connection", "driver")
+    __slots__ = ("driver",)
 
-    def __init__(self, driver: asyncpg.Connection, connection: Connection | None) -> None:
+    def __init__(self, driver: asyncpg.Connection) -> None:
         self.driver = driver
-        self.connection = connection  # SQLAlchemy's, when the transaction runs on a session (for its listeners)
 
 
 @asynccontextmanager
-async def transaction(source: DirectPool | AsyncSession) -> AsyncIterator[Transaction]:
-    """Run prepared statements in one transaction; commit when the block ends, roll back on an exception.
-
-    On a :class:`DirectPool` the transaction holds one pooled connection. On a session it is asyncpg's transaction
-    on the session's connection: SQLAlchemy has not started one there (it would only on its first statement), and
-    when the session already is inside a transaction (a test's) this one nests as a savepoint; afterwards the session
-    is committed too, which releases its connection (in tests, the savepoint the session opened).
-    """
-    if isinstance(source, DirectPool):
-        async with source.pool.acquire() as driver, driver.transaction():
-            yield Transaction(driver, None)
-        return
-    driver, connection = await _connections(source)
-    async with driver.transaction():
-        yield Transaction(driver, connection)
-    await source.commit()
+async def transaction(source: DirectPool) -> AsyncIterator[Transaction]:
+    """Run prepared statements in one transaction on one pooled connection; commit when the block ends, roll back
+    on an exception."""
+    async with source.pool.acquire() as driver, driver.transaction():
+        yield Transaction(driver)
 
 
-StatementSource: TypeAlias = DirectPool | AsyncSession | Transaction
+StatementSource: TypeAlias = DirectPool | Transaction
 
 
 async def _keep_session_state(_: asyncpg.Connection) -> None:
@@ -138,31 +144,6 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
     # Decode JSON and JSONB like the SQLAlchemy engine does (to Python values), with msgspec.
     for name in ("json", "jsonb"):
         await connection.set_type_codec(name, encoder=_json_text, decoder=msgspec.json.decode, schema="pg_catalog")
-
-
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection behind ``session``, for its current transaction."""
-    return (await _connections(session))[0]
-
-
-async def _connections(session: AsyncSession) -> tuple[asyncpg.Connection, Connection]:
-    """The session's connection for its current transaction (a commit hands the connection back to the pool, so
-    the cache is only valid while the same session transaction lasts)."""
-    transaction = session.sync_session.get_transaction()
-    cached: tuple[object, asyncpg.Connection, Connection] | None = session.info.get(_DRIVER_KEY)
-    if cached is None or transaction is None or cached[0] is not transaction:
-        connection = await session.connection()
-        driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
-        assert connection.sync_connection is not None  # set while the AsyncConnection is open
-        cached = (session.sync_session.get_transaction(), driver, connection.sync_connection)
-        session.info[_DRIVER_KEY] = cached
-    return cached[1], cached[2]
-
-
-def _announce(connection: Connection, sql: str, args: list[Any]) -> None:
-    """Fire SQLAlchemy's ``before_cursor_execute`` listeners, so tracing and statement counters see this too."""
-    for listener in connection.dispatch.before_cursor_execute:
-        listener(connection, None, sql, args, None, False)
 
 
 class Prepared:
@@ -185,26 +166,19 @@ class Prepared:
         args: list[Any] = [values[name] for name in self._names]
         return args
 
-    async def _runner(self, source: StatementSource, args: list[Any]) -> asyncpg.Connection | asyncpg.Pool:
-        """Where to run: the pool itself, or a connection (after telling SQLAlchemy's listeners about it)."""
-        if isinstance(source, DirectPool):
-            return source.pool
-        if isinstance(source, Transaction):
-            if source.connection is not None:
-                _announce(source.connection, self.sql, args)
-            return source.driver
-        driver, connection = await _connections(source)
-        _announce(connection, self.sql, args)
-        return driver
+    @staticmethod
+    def _runner(source: StatementSource) -> asyncpg.Connection | asyncpg.Pool:
+        """Where to run: the pool itself (one statement, atomic on its own), or the transaction's connection."""
+        return source.pool if isinstance(source, DirectPool) else source.driver
 
     async def fetch(self, source: StatementSource, **params: Any) -> list[asyncpg.Record]:
         args = self._args(params)
-        rows: list[asyncpg.Record] = await (await self._runner(source, args)).fetch(self.sql, *args)
+        rows: list[asyncpg.Record] = await self._runner(source).fetch(self.sql, *args)
         return rows
 
     async def fetch_shared(self, source: StatementSource, **params: Any) -> list[asyncpg.Record]:
         """:meth:`fetch` for a read-only statement: on the pool, identical fetches in flight together share round
-        trips (see :mod:`app.db.shared_reads`); elsewhere (a session or transaction) just :meth:`fetch`."""
+        trips (see :mod:`app.db.shared_reads`); in a transaction just :meth:`fetch`."""
         if not isinstance(source, DirectPool):
             return await self.fetch(source, **params)
         args = self._args(params)
@@ -219,32 +193,16 @@ class Prepared:
 
     async def fetchrow(self, source: StatementSource, **params: Any) -> asyncpg.Record | None:
         args = self._args(params)
-        return await (await self._runner(source, args)).fetchrow(self.sql, *args)
+        return await self._runner(source).fetchrow(self.sql, *args)
 
     async def fetchval(self, source: StatementSource, **params: Any) -> Any:
         args = self._args(params)
-        return await (await self._runner(source, args)).fetchval(self.sql, *args)
-
-    async def fetch_committed(self, source: DirectPool | AsyncSession, **params: Any) -> list[asyncpg.Record]:
-        """Run one writing statement as a transaction of its own and return its rows.
-
-        On the pool that is a single round trip (a statement is atomic by itself); on a session, the session is
-        committed afterwards, as :func:`transaction` does.
-        """
-        rows = await self.fetch(source, **params)
-        if isinstance(source, AsyncSession):
-            await source.commit()
-        return rows
-
-    async def fetchrow_committed(self, source: DirectPool | AsyncSession, **params: Any) -> asyncpg.Record | None:
-        """:meth:`fetch_committed`, for one row (or none)."""
-        rows = await self.fetch_committed(source, **params)
-        return rows[0] if rows else None
+        return await self._runner(source).fetchval(self.sql, *args)
 
     async def execute(self, source: StatementSource, **params: Any) -> str:
         """Run a statement that returns no rows; returns PostgreSQL's status tag (``UPDATE 3``)."""
         args = self._args(params)
-        status: str = await (await self._runner(source, args)).execute(self.sql, *args)
+        status: str = await self._runner(source).execute(self.sql, *args)
         return status
 
     async def executemany(self, source: StatementSource, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -252,7 +210,7 @@ class Prepared:
         if not rows:
             return
         argsets = [self._args(row) for row in rows]
-        await (await self._runner(source, argsets[0])).executemany(self.sql, argsets)
+        await self._runner(source).executemany(self.sql, argsets)
 
     def __repr__(self) -> str:
         return f"Prepared({self.sql!r})"

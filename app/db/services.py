@@ -23,7 +23,7 @@ class Service(SQLAlchemyAsyncRepositoryService[ModelT], Generic[ModelT]):
     message tables) cost about 55 µs here — more than the prepared statement a hot read runs; so did creating the
     request's session, which a service given a session factory also does on first use only. Methods that use the
     repository get it exactly as before. ``direct`` is where :class:`~app.db.prepared.Prepared` statements run: the
-    app's direct pool when it has one, else the session (see ``app.db.prepared``).
+    process's direct pool (see ``app.db.prepared``); a service made without one (the CLI's) runs none.
     """
 
     def __init__(
@@ -47,8 +47,10 @@ class Service(SQLAlchemyAsyncRepositoryService[ModelT], Generic[ModelT]):
         return self._session
 
     @property
-    def direct(self) -> DirectPool | AsyncSession:
-        return self._direct if self._direct is not None else self.session
+    def direct(self) -> DirectPool:
+        if self._direct is None:
+            raise RuntimeError(f"{type(self).__name__} was made without a direct pool")
+        return self._direct
 
     @property
     def repository(self) -> SQLAlchemyAsyncRepository[ModelT]:

@@ -47,6 +47,7 @@ from app.core.auth import Principal, authenticate
 from app.core.errors import DomainError
 from app.core.logging import get_logger
 from app.core.security import TokenCodec
+from app.db.prepared import DirectPool
 from app.domain.accounts.models import Role, User, user_roles
 from app.domain.accounts.services import UserService
 from app.domain.orders.models import OrderEvent
@@ -376,15 +377,15 @@ class _EventId(msgspec.Struct):
 
 
 async def _authenticate(
-    token: str | None, codec: TokenCodec, session_maker: async_sessionmaker[AsyncSession]
+    token: str | None, codec: TokenCodec, session_maker: async_sessionmaker[AsyncSession], direct: DirectPool
 ) -> tuple[Principal, datetime, datetime] | None:
     try:
         claims = authenticate(f"Bearer {token}" if token else None, codec)
     except DomainError:
         return None
-    # A short session: a long-lived socket must not keep a pooled connection checked out.
-    async with session_maker() as session:
-        principal = await UserService(session=session).load_principal(claims.user_id, issued_at=claims.issued_at)
+    # One statement on the direct pool, as for every request: a long-lived socket keeps no connection checked out.
+    users = UserService(session=session_maker, direct=direct)
+    principal = await users.load_principal(claims.user_id, issued_at=claims.issued_at)
     return (principal, claims.expires_at, claims.issued_at) if principal is not None else None
 
 
@@ -405,7 +406,7 @@ async def _serve(
     except ValueError:
         await socket.close(code=POLICY_VIOLATION, reason="since must be an integer in 0..2^63-1")
         return
-    auth = await _authenticate(token, tokens, session_maker)
+    auth = await _authenticate(token, tokens, session_maker, socket.app.state.direct)
     if auth is None or (everyone and not auth[0].can(ORDERS_MANAGE)):
         await socket.close(code=POLICY_VIOLATION, reason="Invalid token or missing permission")
         return

@@ -103,7 +103,7 @@ def build_event_components(
     redis: Redis,
     session_maker: Callable[[], async_sessionmaker[AsyncSession]],
 ) -> EventComponents:
-    """``session_maker`` is read on each use (tests point the app at a per-test transaction in app state)."""
+    """``session_maker`` is read on each use (the SQLAlchemy plugin sets it up once the app exists)."""
     assert settings.database_url is not None
     resources: list[WorkerResources] = []
     saq = saq_config(settings, lambda: resources[0])

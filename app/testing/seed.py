@@ -32,8 +32,8 @@ Reproducible
     different rows instead of colliding with the first. (The only exception: ``order_events.id``, an identity column
     PostgreSQL numbers, which the public ``event_id`` does not depend on.)
 
-Tests pass a connection that is already inside a transaction: each batch then becomes a savepoint, and the test's
-rollback removes everything.
+On a connection that is already inside a transaction (some tests), each batch becomes a savepoint instead, and
+rolling that transaction back removes everything.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Fixtures of the property tests: a small world to send request bodies into, and one savepoint per example.
+"""Fixtures of the property tests: a small world to send request bodies into, restored after every example.
 
-Hypothesis runs many examples inside one test (one set of function-scoped fixtures), so each example runs in a
-savepoint of the test's transaction that is rolled back afterwards: examples never see each other's rows, and a
-replayed example meets the same database as the first time.
+Hypothesis runs many examples inside one test (one set of function-scoped fixtures), and the app commits for real,
+so after each example the tables are put back to the world as it was made (a copy taken once, restored in one round
+trip): examples never see each other's rows, and a replayed example meets the same database as the first time.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.domain.accounts.models import User
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
 from app.domain.orders.state_machine import OrderStatus
 from app.testing.factories import AddressFactory, ProductFactory, build_order_graph, create_user
+from tests.conftest import TableCleaner
 from tests.support import AuthHeaders
 
 #: Every table a request can write; a rejected request must leave all of them exactly as they were.
@@ -82,18 +83,35 @@ async def world(db: AsyncSession, auth_headers: AuthHeaders) -> World:
 
 
 @pytest.fixture
-def example(db_connection: Any) -> Callable[[], AbstractAsyncContextManager[None]]:
-    """``async with example():`` runs one hypothesis example in a savepoint that is rolled back afterwards."""
+async def example(
+    world: World, engine: AsyncEngine, clean_tables: TableCleaner
+) -> AsyncIterator[Callable[[], AbstractAsyncContextManager[None]]]:
+    """``async with example():`` runs one hypothesis example; afterwards every table holds the world again."""
+    tables = clean_tables.tables
+    snapshot = "; ".join(f'CREATE TEMPORARY TABLE "world_{t}" AS SELECT * FROM "{t}"' for t in tables)
+    # The derived tables (order counts) are emptied after the rows they follow and rebuilt by inserting those rows.
+    restore = "; ".join(
+        [f'DELETE FROM "{t}"' for t in (*reversed(tables), *clean_tables.derived)]
+        + [f'INSERT INTO "{t}" OVERRIDING SYSTEM VALUE SELECT * FROM "world_{t}"' for t in tables]
+    )
+    async with engine.connect() as conn:
+        # asyncpg's simple query protocol, outside any transaction: each round trip commits, the copies are this
+        # connection's temporary tables.
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        await driver.execute(snapshot)
 
-    @asynccontextmanager
-    async def savepoint() -> AsyncIterator[None]:
-        nested = await db_connection.begin_nested()
+        @asynccontextmanager
+        async def restored() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await driver.execute(restore)
+
         try:
-            yield
+            yield restored
         finally:
-            await nested.rollback()
-
-    return savepoint
+            # The connection goes back to the pool: its temporary tables must not outlive the test.
+            await driver.execute("DISCARD TEMP")
 
 
 @pytest.fixture

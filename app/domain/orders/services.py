@@ -36,7 +36,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from app.core.auth import Principal
@@ -519,7 +518,7 @@ class OrderService(Service[Order]):
         return PlacedOrder(body=body, replayed=False)
 
     async def _place(
-        self, source: DirectPool | AsyncSession | Transaction, user_id: uuid.UUID, data: OrderCreate, now: datetime
+        self, source: DirectPool | Transaction, user_id: uuid.UUID, data: OrderCreate, now: datetime
     ) -> tuple[uuid.UUID, bytes]:
         """Place the order (committed, unless ``source`` is a transaction) and serialise it."""
         order_id = uuid7()
@@ -533,10 +532,7 @@ class OrderService(Service[Order]):
             "product_ids": [line.product_id for line in data.items],
             "quantities": [line.quantity for line in data.items],
         }
-        if isinstance(source, Transaction):
-            rows = await _PLACE_ORDER.fetch(source, **params)
-        else:
-            rows = await _PLACE_ORDER.fetch_committed(source, **params)
+        rows = await _PLACE_ORDER.fetch(source, **params)
         snapshot = rows[0]["shipping_address"]
         if snapshot is None:
             raise DomainError(
@@ -723,7 +719,7 @@ class OrderService(Service[Order]):
         """
         if target in RESTOCKING_STATUSES:
             return await self._transition(order_id, target, owner_id=None)
-        row = await _MOVE.fetchrow_committed(
+        row = await _MOVE.fetchrow(
             self.direct, order_id=order_id, status=target.value, sources=_SOURCES[target.value], now=_now()
         )
         if row is None:

@@ -5,30 +5,30 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
+from litestar import Litestar
 
 from tests.support import ProductMaker, count_statements
 
 
 async def test_list_statement_count_does_not_depend_on_page_size(
-    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+    client: httpx.AsyncClient, app: Litestar, make_product: ProductMaker
 ) -> None:
     await make_product.batch(150)  # both pages below are full: the total comes with the page
 
-    with count_statements(engine) as small:
+    async with count_statements(app) as small:
         assert len((await client.get("/products", params={"per_page": 1})).json()["items"]) == 1
-    with count_statements(engine) as large:
+    async with count_statements(app) as large:
         assert len((await client.get("/products", params={"per_page": 100})).json()["items"]) == 100
 
     assert len(small) == len(large) == 1, (small, large)
 
 
 async def test_a_short_page_is_one_statement(
-    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+    client: httpx.AsyncClient, app: Litestar, make_product: ProductMaker
 ) -> None:
     await make_product.batch(3)
 
-    with count_statements(engine) as statements:
+    async with count_statements(app) as statements:
         body = (await client.get("/products", params={"q": "", "per_page": 20})).json()
 
     assert body["total"] == 3
@@ -36,11 +36,11 @@ async def test_a_short_page_is_one_statement(
 
 
 async def test_a_page_past_the_end_still_reports_the_total(
-    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+    client: httpx.AsyncClient, app: Litestar, make_product: ProductMaker
 ) -> None:
     await make_product.batch(3)
 
-    with count_statements(engine) as statements:
+    async with count_statements(app) as statements:
         body = (await client.get("/products", params={"page": 5, "per_page": 2})).json()
 
     assert (body["items"], body["total"], body["pages"]) == ([], 3, 2)
@@ -48,13 +48,13 @@ async def test_a_page_past_the_end_still_reports_the_total(
 
 
 async def test_product_page_is_one_statement(
-    client: httpx.AsyncClient, engine: AsyncEngine, make_product: ProductMaker
+    client: httpx.AsyncClient, app: Litestar, make_product: ProductMaker
 ) -> None:
     product = await make_product()
 
-    with count_statements(engine) as statements:
+    async with count_statements(app) as statements:
         assert (await client.get(f"/products/{product.id}")).status_code == 200
-    with count_statements(engine) as missing:
+    async with count_statements(app) as missing:
         assert (await client.get(f"/products/{uuid.uuid4()}")).status_code == 404
 
     assert (len(statements), len(missing)) == (1, 1)

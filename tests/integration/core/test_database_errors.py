@@ -1,8 +1,8 @@
 """PostgreSQL's failures reach clients as 503s that say when to retry — classified by SQLSTATE, never a 500.
 
 Each failure is real: PostgreSQL itself cancels a statement that waited too long for a lock, a table or column is
-renamed inside the test's transaction, or a trigger raises the exact SQLSTATE a deadlock, a serialization failure or
-an exhausted connection limit would (those three cannot be provoked on demand on a shared server).
+renamed (committed, and put back afterwards), or a trigger raises the exact SQLSTATE a deadlock, a serialization
+failure or an exhausted connection limit would (those three cannot be provoked on demand on a shared server).
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from advanced_alchemy.alembic.commands import AlembicCommands
+from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,31 +57,82 @@ async def products_locked(engine: AsyncEngine) -> AsyncIterator[None]:
         await locker.rollback()
 
 
+async def _fresh_connections(app: Litestar) -> None:
+    """The app's direct pool opens new connections on their next use: PostgreSQL revalidates a statement a
+    connection prepared earlier by the table's id, so a connection that ran it before a rename would still find the
+    renamed table, where a freshly deployed process (what these tests stand for) would not."""
+    await app.state.direct.pool.expire_connections()
+
+
+@asynccontextmanager
+async def _committed(engine: AsyncEngine, app: Litestar, do: str, undo: str) -> AsyncIterator[None]:
+    """Run the statements of ``do`` committed, then use fresh app connections; ``undo`` it all afterwards."""
+    await _script(engine, do)
+    await _fresh_connections(app)
+    try:
+        yield
+    finally:
+        await _script(engine, undo)
+        await _fresh_connections(app)
+
+
+async def _script(engine: AsyncEngine, statements: str) -> None:
+    """Several statements in one round trip, each committed (asyncpg's simple query protocol, outside a transaction)."""
+    async with engine.connect() as conn:
+        await (await conn.get_raw_connection()).driver_connection.execute(statements)  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("setting", ["statement_timeout", "lock_timeout"])
 async def test_a_statement_cancelled_by_a_timeout_is_503_busy(
-    client: httpx.AsyncClient, db_connection: Any, products_locked: None, setting: str
+    client: httpx.AsyncClient, app: Litestar, engine: AsyncEngine, products_locked: None, setting: str
 ) -> None:
-    await db_connection.execute(text(f"SET LOCAL {setting} = '200ms'"))
-
-    response = await client.get(f"/products/{uuid.uuid4()}")
+    database = engine.url.database
+    async with _committed(
+        engine,
+        app,
+        f"ALTER DATABASE \"{database}\" SET {setting} = '200ms'",
+        f'ALTER DATABASE "{database}" RESET {setting}',
+    ):
+        response = await client.get(f"/products/{uuid.uuid4()}")
 
     _assert_503(response, "database_busy", "1")
 
 
-async def test_a_renamed_table_is_503_deploy_error(client: httpx.AsyncClient, db_connection: Any) -> None:
-    await db_connection.execute(text("ALTER TABLE products RENAME TO products_elsewhere"))
+async def test_a_renamed_table_is_503_deploy_error(
+    client: httpx.AsyncClient, app: Litestar, engine: AsyncEngine
+) -> None:
+    async with _committed(
+        engine,
+        app,
+        "ALTER TABLE products RENAME TO products_elsewhere",
+        "ALTER TABLE products_elsewhere RENAME TO products",
+    ):
+        response = await client.get(f"/products/{uuid.uuid4()}")
 
-    response = await client.get(f"/products/{uuid.uuid4()}")
+    _assert_503(response, "database_misconfigured", "30")
+
+
+async def test_a_renamed_column_is_503_deploy_error(
+    client: httpx.AsyncClient, app: Litestar, engine: AsyncEngine
+) -> None:
+    async with _committed(
+        engine,
+        app,
+        "ALTER TABLE products RENAME COLUMN description TO description_old",
+        "ALTER TABLE products RENAME COLUMN description_old TO description",
+    ):
+        response = await client.get("/products")
 
     _assert_503(response, "database_misconfigured", "30")
 
 
-async def test_a_renamed_column_is_503_deploy_error(client: httpx.AsyncClient, db_connection: Any) -> None:
-    await db_connection.execute(text("ALTER TABLE products RENAME COLUMN description TO description_old"))
-
-    response = await client.get("/products")
-
-    _assert_503(response, "database_misconfigured", "30")
+def _failing_trigger(name: str, body: str) -> tuple[str, str]:
+    """A trigger on inserts into ``addresses`` that runs ``body``, and the statement that removes it again."""
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; END $$; "
+        f"CREATE TRIGGER {name} BEFORE INSERT ON addresses FOR EACH ROW EXECUTE FUNCTION {name}()",
+        f"DROP TRIGGER {name} ON addresses; DROP FUNCTION {name}()",
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,43 +141,31 @@ async def test_a_renamed_column_is_503_deploy_error(client: httpx.AsyncClient, d
     ids=["serialization_failure", "deadlock_detected", "too_many_connections", "lock_not_available", "query_canceled"],
 )
 async def test_a_transient_database_failure_is_503_busy(
-    client: httpx.AsyncClient, db_connection: Any, make_user: UserMaker, auth_headers: AuthHeaders, sqlstate: str
+    client: httpx.AsyncClient,
+    app: Litestar,
+    engine: AsyncEngine,
+    make_user: UserMaker,
+    auth_headers: AuthHeaders,
+    sqlstate: str,
 ) -> None:
     user = await make_user()
-    await db_connection.execute(
-        text(
-            "CREATE FUNCTION fail_like_postgres() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '{sqlstate}'; END $$"
-        )
-    )
-    await db_connection.execute(
-        text(
-            "CREATE TRIGGER fail_like_postgres BEFORE INSERT ON addresses "
-            "FOR EACH ROW EXECUTE FUNCTION fail_like_postgres()"
-        )
-    )
+    trigger = _failing_trigger("fail_like_postgres", f"RAISE EXCEPTION 'simulated' USING ERRCODE = '{sqlstate}'")
 
-    response = await client.post("/addresses", json=ADDRESS, headers=auth_headers(user))
+    async with _committed(engine, app, *trigger):
+        response = await client.post("/addresses", json=ADDRESS, headers=auth_headers(user))
 
     _assert_503(response, "database_busy", "1")
-    assert (await db_connection.execute(text("SELECT count(*) FROM addresses"))).scalar_one() == 0
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM addresses"))).scalar_one() == 0
 
 
 async def test_an_error_nobody_classified_is_500_revealing_nothing(
-    client: httpx.AsyncClient, db_connection: Any, make_user: UserMaker, auth_headers: AuthHeaders
+    client: httpx.AsyncClient, app: Litestar, engine: AsyncEngine, make_user: UserMaker, auth_headers: AuthHeaders
 ) -> None:
     user = await make_user()
-    await db_connection.execute(
-        text(
-            "CREATE FUNCTION fail_oddly() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'secret internals'; END $$"
-        )
-    )
-    await db_connection.execute(
-        text("CREATE TRIGGER fail_oddly BEFORE INSERT ON addresses FOR EACH ROW EXECUTE FUNCTION fail_oddly()")
-    )
 
-    response = await client.post("/addresses", json=ADDRESS, headers=auth_headers(user))
+    async with _committed(engine, app, *_failing_trigger("fail_oddly", "RAISE EXCEPTION 'secret internals'")):
+        response = await client.post("/addresses", json=ADDRESS, headers=auth_headers(user))
 
     assert response.status_code == 500
     assert response.json()["code"] == "internal_error"

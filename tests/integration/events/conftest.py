@@ -1,7 +1,7 @@
 """Event fixtures: a real SMTP server (aiosmtpd), and an app that runs the SAQ worker and dispatcher in-process.
 
-Everything here commits for real: the dispatcher and the worker use their own connections, so they only see
-committed rows (``committed_db`` truncates the tables afterwards).
+Everything here commits for real, as everywhere: the dispatcher and the worker use their own connections, and
+see committed rows only (the tables are emptied after each test).
 """
 
 from __future__ import annotations

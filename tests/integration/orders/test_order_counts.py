@@ -1,7 +1,7 @@
 """``total`` is exact and never counted: ``order_counts`` follows every write to ``orders``, whoever makes it.
 
-The counts are kept by triggers in the database, so both ways the service runs its statements get them: the
-session (the test suite's app) and the direct asyncpg pool (production), which the last tests drive directly.
+The counts are kept by triggers in the database, so every writer gets them: the first test goes through the app
+(its direct asyncpg pool, as in production), the last ones drive the service on a pool of their own.
 """
 
 from __future__ import annotations

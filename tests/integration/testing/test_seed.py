@@ -1,7 +1,8 @@
 """The seeder: data indistinguishable from the API's, consistent stock and totals, history events, reproducible.
 
-Each test seeds into its own transaction (``db_connection``): every batch becomes a savepoint, and the test's
-rollback removes everything.
+Each test seeds on its own connection (``db_connection``): a seed on a connection outside a transaction commits
+every batch (as the seed command does), one inside a transaction makes every batch a savepoint; the tables are
+emptied after each test.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import httpx
 import msgspec
 import pytest
 from argon2 import PasswordHasher
+from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -197,11 +199,13 @@ async def test_orders_past_their_payment_deadline_at_seeding_are_seeded_as_timed
     assert {p.id: p.stock + p.sold for p in products} == seeder.initial_stock
 
 
-async def test_the_first_payment_sweep_after_seeding_cancels_nothing(db_connection: AsyncConnection) -> None:
+async def test_the_first_payment_sweep_after_seeding_cancels_nothing(
+    db_connection: AsyncConnection, db: AsyncSession, app: Litestar
+) -> None:
     await seed(db_connection, payment_ttl=600, clock=datetime.now(UTC))
 
-    async with AsyncSession(bind=db_connection, join_transaction_mode="create_savepoint") as session:
-        batch = await OrderService(session).expire_unpaid(placed_before=datetime.now(UTC) - timedelta(seconds=600))
+    sweep = OrderService(db, direct=app.state.direct)
+    batch = await sweep.expire_unpaid(placed_before=datetime.now(UTC) - timedelta(seconds=600))
 
     assert batch.count == 0
 
@@ -216,7 +220,7 @@ async def test_seeded_events_are_delivered_history_numbered_right_after_the_last
     await db.flush()
     earlier = build_order_graph(customer.id, address, [(product, 1)])
     db.add_all(earlier.models())
-    await db.flush()
+    await db.commit()
     await db_connection.execute(text("UPDATE order_events SET event_id = 41, dispatched_at = now()"))
 
     seeder = await seed(db_connection)
