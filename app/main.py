@@ -21,6 +21,7 @@ from litestar.di import Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import models  # registers every table on the shared metadata
 from app.cli import OrdersCLIPlugin
 from app.config import (
     MIGRATIONS_VERSION_TABLE,
@@ -42,7 +43,6 @@ from app.core.rate_limit import (
 from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
 from app.core.security import PasswordHashing, TokenCodec
-from app.db import models  # registers every table on the shared metadata
 from app.db.prepared import DirectPool
 from app.db.providers import request_session
 from app.domain.accounts import deps as accounts_deps
@@ -204,7 +204,7 @@ def create_app(
             SQLAlchemyPlugin(config=alchemy),
             events.channels,
             events.saq_plugin,
-            OrdersCLIPlugin(),
+            OrdersCLIPlugin(build_app=create_app),
             ClosedStructSchemaPlugin(),
         ],
         on_app_init=[auth.on_app_init],

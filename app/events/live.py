@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.auth import Principal, authenticate
 from app.core.errors import DomainError
 from app.core.logging import get_logger
+from app.core.permissions import ORDERS_MANAGE
 from app.core.security import TokenCodec
 from app.domain.accounts.models import Role, User, user_roles
 from app.domain.accounts.services import UserService
@@ -84,7 +85,6 @@ class Pong(msgspec.Struct, frozen=True, tag_field="type", tag="pong"):
 
 PONG: Final = msgspec.json.encode(Pong()).decode()
 _REDIS_OUTAGE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
-ORDERS_MANAGE: Final = "orders:manage"
 
 
 class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):

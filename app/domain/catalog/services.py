@@ -27,10 +27,7 @@ from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
 
-__all__ = ("PRODUCTS_MANAGE", "ProductService", "to_product_read")
-
-#: The permission that lets a caller create, change and archive products, and see archived ones.
-PRODUCTS_MANAGE: Final = "products:manage"
+__all__ = ("ProductService", "to_product_read")
 
 #: The columns of :class:`ProductRead`, in its field order, so a result row converts positionally.
 _READ_COLUMNS: Final = tuple(getattr(Product, name) for name in ProductRead.__struct_fields__)
