@@ -49,6 +49,7 @@ from app.core.permissions import ORDERS_MANAGE
 from app.core.security import TokenCodec
 from app.domain.accounts.models import Role, User, user_roles
 from app.domain.accounts.services import UserService
+from app.domain.orders.events import EVENT_COLUMNS, event_from_row
 from app.domain.orders.models import OrderEvent
 from app.events.outbox import EventChannels
 from app.events.socket_leases import REDIS_UNAVAILABLE, SocketLeases
@@ -303,35 +304,13 @@ class _Feed:
     async def catch_up(self, after: int) -> None:
         """Send events above ``after`` from the database (the newest ``REPLAY_LIMIT`` at most), oldest first."""
         async with self.session_maker() as session:
-            query = select(
-                OrderEvent.event_id,
-                OrderEvent.type,
-                OrderEvent.order_id,
-                OrderEvent.user_id,
-                OrderEvent.status,
-                OrderEvent.previous_status,
-                OrderEvent.at,
-                OrderEvent.reason,
-            ).where(OrderEvent.event_id > after)
+            query = select(*EVENT_COLUMNS).where(OrderEvent.event_id > after)
             if not self.everyone:
                 query = query.where(OrderEvent.user_id == self.principal.id)
-            rows = (await session.execute(query.order_by(OrderEvent.event_id.desc()).limit(REPLAY_LIMIT))).all()
-        for row in reversed(rows):
-            await self.send(
-                row.event_id,
-                msgspec.json.encode(
-                    {
-                        "event_id": row.event_id,
-                        "type": row.type,
-                        "order_id": row.order_id,
-                        "user_id": row.user_id,
-                        "status": row.status,
-                        "previous_status": row.previous_status,
-                        "at": row.at,
-                        "reason": row.reason,
-                    }
-                ),
-            )
+            rows = (await session.execute(query.order_by(OrderEvent.event_id.desc()).limit(REPLAY_LIMIT))).mappings()
+            events = [event_from_row(row) for row in rows]
+        for event in reversed(events):
+            await self.send(event.event_id, msgspec.json.encode(event))
 
     async def send(self, event_id: int, payload: bytes) -> None:
         if event_id > self.last_sent:

@@ -37,7 +37,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
@@ -46,10 +45,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.logging import get_logger
+from app.domain.orders.events import EVENT_COLUMNS, OrderEventRead, event_from_row
 
 __all__ = (
     "LOCK_KEY",
-    "DispatchedEvent",
     "EventChannels",
     "OutboxDispatcher",
 )
@@ -89,29 +88,15 @@ class EventChannels:
         return f"{self.prefix}.user.{user_id}"
 
 
-class DispatchedEvent(msgspec.Struct, frozen=True):
-    """The public event, as published and as listed in a timeline."""
-
-    event_id: int
-    type: str
-    order_id: uuid.UUID
-    user_id: uuid.UUID
-    status: str
-    previous_status: str | None
-    at: datetime
-    #: ``"payment_timeout"`` for a cancellation by the system, else null.
-    reason: str | None
-
-
 @dataclass(frozen=True, slots=True)
 class _Row:
     row_id: int
-    event: DispatchedEvent
+    event: OrderEventRead
 
 
 EmailEnqueuer = Callable[[Sequence[int]], Awaitable[None]]
 
-_COLUMNS = "id, event_id, type, order_id, user_id, status, previous_status, at, reason"
+_COLUMNS: Final = ", ".join(["id", *(column.key for column in EVENT_COLUMNS)])
 # Plain SQL run on the connection's asyncpg driver in autocommit mode: each statement is atomic on its own, and the
 # advisory lock (a session lock) is what serialises rounds.
 _LEFTOVERS: Final = (
@@ -136,22 +121,7 @@ _UNLOCK_ALL: Final = "SELECT pg_advisory_unlock_all()"
 
 
 def _rows(records: list[Any]) -> list[_Row]:
-    rows = [
-        _Row(
-            record["id"],
-            DispatchedEvent(
-                event_id=record["event_id"],
-                type=record["type"],
-                order_id=record["order_id"],
-                user_id=record["user_id"],
-                status=record["status"],
-                previous_status=record["previous_status"],
-                at=record["at"],
-                reason=record["reason"],
-            ),
-        )
-        for record in records
-    ]
+    rows = [_Row(record["id"], event_from_row(record)) for record in records]
     rows.sort(key=lambda r: r.event.event_id)  # RETURNING has no order
     return rows
 

@@ -33,6 +33,7 @@ from app.db.prepared import DirectPool, Prepared, Transaction, transaction
 from app.db.services import Service
 from app.domain.addresses.schemas import AddressRead
 from app.domain.catalog.stock import LockedProduct, return_stock
+from app.domain.orders.events import EVENT_COLUMNS, event_from_row
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
 from app.domain.orders.schemas import (
     OrderCreate,
@@ -85,16 +86,6 @@ _ORDER_COLUMNS: Final = (
     Order.total_cents,
     Order.created_at,
     Order.updated_at,
-)
-_EVENT_COLUMNS: Final = (
-    OrderEvent.event_id,
-    OrderEvent.type,
-    OrderEvent.order_id,
-    OrderEvent.user_id,
-    OrderEvent.status,
-    OrderEvent.previous_status,
-    OrderEvent.at,
-    OrderEvent.reason,
 )
 
 
@@ -564,23 +555,11 @@ class OrderService(Service[Order]):
         if settle is not None:
             await settle(order_id)
         rows = await session.execute(
-            select(*_EVENT_COLUMNS)
+            select(*EVENT_COLUMNS)
             .where(OrderEvent.order_id == order_id, OrderEvent.event_id.is_not(None))
             .order_by(OrderEvent.event_id)
         )
-        return [
-            OrderEventRead(
-                event_id=row.event_id,
-                type=row.type,
-                order_id=row.order_id,
-                user_id=row.user_id,
-                status=OrderStatus(row.status),
-                previous_status=OrderStatus(row.previous_status) if row.previous_status else None,
-                at=row.at,
-                reason=row.reason,
-            )
-            for row in rows
-        ]
+        return [event_from_row(row) for row in rows.mappings()]
 
     # -------------------------------------------------------------------------------------------- status changes
 
