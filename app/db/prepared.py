@@ -115,7 +115,8 @@ async def transaction(source: DirectPool | AsyncSession) -> AsyncIterator[Transa
     await source.commit()
 
 
-StatementSource: TypeAlias = DirectPool | AsyncSession | Transaction
+#: A bare asyncpg connection runs statements as they come (autocommit, or inside a transaction its owner opened).
+StatementSource: TypeAlias = DirectPool | AsyncSession | Transaction | asyncpg.Connection
 
 
 async def _keep_session_state(_: asyncpg.Connection) -> None:
@@ -186,6 +187,8 @@ class Prepared:
         """Where to run: the pool itself, or a connection (after telling SQLAlchemy's listeners about it)."""
         if isinstance(source, DirectPool):
             return source.pool
+        if isinstance(source, asyncpg.Connection):
+            return source
         if isinstance(source, Transaction):
             if source.connection is not None:
                 _announce(source.connection, self.sql, args)
