@@ -1,7 +1,8 @@
 """The composition root: ``create_app()`` builds the whole service from settings; ``app`` is the ASGI object.
 
-Nothing else in the code base constructs engines, clients or plugins. Tests call ``create_app(settings, alchemy=...)``
-with their own settings and database config; nothing global needs patching.
+Engines, clients and plugins are built here or by the builders it calls (``app.events.setup`` builds the event side:
+the worker's own pool, the dispatcher, the channels). Tests call ``create_app(settings, alchemy=...)`` with their own
+settings and database config; nothing global needs patching.
 """
 
 from __future__ import annotations

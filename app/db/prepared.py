@@ -21,7 +21,7 @@ Where it runs (a :data:`StatementSource`):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeAlias
 
@@ -35,7 +35,7 @@ from sqlalchemy.sql import ClauseElement
 from app.db.shared_reads import SharedReads
 from app.db.urls import asyncpg_dsn
 
-__all__ = ("DirectPool", "Prepared", "StatementSource", "Transaction", "driver_connection", "transaction")
+__all__ = ("DirectPool", "Prepared", "StatementSource", "Transaction", "transaction")
 
 _DIALECT: Final = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _DRIVER_KEY: Final = "orders.driver_connection"
@@ -136,11 +136,6 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
     # Decode JSON and JSONB like the SQLAlchemy engine does (to Python values), with msgspec.
     for name in ("json", "jsonb"):
         await connection.set_type_codec(name, encoder=_json_text, decoder=msgspec.json.decode, schema="pg_catalog")
-
-
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection behind ``session``, for its current transaction."""
-    return (await _connections(session))[0]
 
 
 async def _connections(session: AsyncSession) -> tuple[asyncpg.Connection, Connection]:
@@ -246,13 +241,6 @@ class Prepared:
         args = self._args(params)
         status: str = await (await self._runner(source, args)).execute(self.sql, *args)
         return status
-
-    async def executemany(self, source: StatementSource, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per parameter set, pipelined in one round trip."""
-        if not rows:
-            return
-        argsets = [self._args(row) for row in rows]
-        await (await self._runner(source, argsets[0])).executemany(self.sql, argsets)
 
     def __repr__(self) -> str:
         return f"Prepared({self.sql!r})"
