@@ -36,6 +36,7 @@ from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
+from litestar.handlers import WebsocketRouteHandler
 from litestar.params import QueryParameter
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -462,51 +463,42 @@ SinceParam = Annotated[
 ]
 
 
-@websocket("/ws/orders", exclude_from_auth=True)
-async def order_feed(
-    socket: WebSocket[Any, Any, Any],
-    channels: NamedDependency[ChannelsPlugin],
-    event_channels: NamedDependency[EventChannels],
-    tokens: NamedDependency[TokenCodec],
-    live: NamedDependency[LiveConnections],
-    session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
-    token: TokenParam = None,
-    since: SinceParam = None,
-) -> None:
-    """The caller's order events, live; ``"ping"`` is answered with ``{"type": "pong"}``."""
-    await _serve(
-        socket,
-        token=token,
-        since=since,
-        everyone=False,
-        channels=channels,
-        event_channels=event_channels,
-        tokens=tokens,
-        live=live,
-        session_maker=session_maker,
-    )
+def _feed(path: str, *, everyone: bool, summary: str) -> WebsocketRouteHandler:
+    """The two feeds differ only in whose events they carry (``everyone`` needs orders:manage)."""
+
+    async def feed(
+        socket: WebSocket[Any, Any, Any],
+        channels: NamedDependency[ChannelsPlugin],
+        event_channels: NamedDependency[EventChannels],
+        tokens: NamedDependency[TokenCodec],
+        live: NamedDependency[LiveConnections],
+        session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
+        token: TokenParam = None,
+        since: SinceParam = None,
+    ) -> None:
+        await _serve(
+            socket,
+            token=token,
+            since=since,
+            everyone=everyone,
+            channels=channels,
+            event_channels=event_channels,
+            tokens=tokens,
+            live=live,
+            session_maker=session_maker,
+        )
+
+    feed.__doc__ = summary
+    return websocket(path, exclude_from_auth=True)(feed)
 
 
-@websocket("/ws/admin/orders", exclude_from_auth=True)
-async def admin_order_feed(
-    socket: WebSocket[Any, Any, Any],
-    channels: NamedDependency[ChannelsPlugin],
-    event_channels: NamedDependency[EventChannels],
-    tokens: NamedDependency[TokenCodec],
-    live: NamedDependency[LiveConnections],
-    session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
-    token: TokenParam = None,
-    since: SinceParam = None,
-) -> None:
-    """Every user's order events (requires orders:manage)."""
-    await _serve(
-        socket,
-        token=token,
-        since=since,
-        everyone=True,
-        channels=channels,
-        event_channels=event_channels,
-        tokens=tokens,
-        live=live,
-        session_maker=session_maker,
-    )
+order_feed = _feed(
+    "/ws/orders",
+    everyone=False,
+    summary='The caller\'s order events, live; ``"ping"`` is answered with ``{"type": "pong"}``.',
+)
+admin_order_feed = _feed(
+    "/ws/admin/orders",
+    everyone=True,
+    summary="Every user's order events (requires orders:manage).",
+)

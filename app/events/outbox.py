@@ -46,6 +46,7 @@ from sqlalchemy import BigInteger, Integer, Table, any_, bindparam, exists, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.background import BackgroundLoop, backoff
 from app.core.logging import get_logger
 from app.db.prepared import Prepared
 from app.domain.orders.events import EVENT_COLUMNS, OrderEventRead, event_from_row
@@ -253,7 +254,7 @@ class OutboxDispatcher:
             await asyncio.sleep(0.02)
 
 
-class DispatchLoop:
+class DispatchLoop(BackgroundLoop):
     """Looks for committed events every ``POLL_INTERVAL`` (one indexed ``EXISTS``) and runs a round when there are.
 
     Not ``LISTEN``/``NOTIFY``: PostgreSQL serialises every committing transaction that notified on one global lock,
@@ -263,18 +264,9 @@ class DispatchLoop:
     """
 
     def __init__(self, dispatcher: OutboxDispatcher, *, poll_interval: float = POLL_INTERVAL) -> None:
+        super().__init__("outbox-dispatch-loop")
         self._dispatcher = dispatcher
         self._poll_interval = poll_interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-dispatch-loop")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -292,4 +284,4 @@ class DispatchLoop:
             except Exception as exc:  # noqa: BLE001 - keep dispatching through outages
                 failures += 1
                 logger.warning("outbox_dispatch_failed", error=type(exc).__name__, attempt=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                await asyncio.sleep(backoff(failures))
