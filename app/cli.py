@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import click
 import uvloop
 from litestar import Litestar
+
+# Private module (pinned in pyproject, checked by tests/unit/test_private_apis.py); no upstream issue yet.
 from litestar.cli._utils import LitestarGroup
 from litestar.plugins import CLIPluginProtocol
 

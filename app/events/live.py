@@ -96,6 +96,9 @@ class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
     the process for good) and lets ``subscribe``/``unsubscribe`` fail a socket that connects or leaves while Redis
     is down. Here a failed subscribe is remembered, the stream waits and re-subscribes, and once it is back every
     subscribed channel gets a resync marker so its sockets catch up from the database.
+
+    It reads and writes the stock backend's private ``_pub_sub`` and ``_has_subscribed`` (litestar is pinned to
+    2.25.x; tests/unit/test_private_apis.py fails if they change); no upstream issue yet.
     """
 
     _needs_resubscribe = False

@@ -75,6 +75,7 @@ async def stop_in_process_workers(plugin: SAQPlugin) -> None:
     for worker in plugin.get_workers().values():
         if worker.separate_process:
             continue
+        # Private attribute (pinned, checked by tests/unit/test_private_apis.py); no upstream issue yet.
         starting: asyncio.Task[None] | None = getattr(worker, "_saq_asyncio_tasks", None)
         if starting is not None and starting is not asyncio.current_task() and not starting.done():
             starting.cancel()
