@@ -104,13 +104,12 @@ class ProductService(Service[Product]):
         if not term:
             del params["pattern"]
         rows = await page.fetch_shared(self.direct, **params)
-        if rows:
-            total = rows[0]["total"]
-        else:
-            total = (
-                0 if paging.offset == 0 else await count.fetchval(self.direct, **_without(params, "limit", "offset"))
-            )
-        return Page.of([ProductRead(*row[:-1]) for row in rows], total, paging)
+        return await Page.counted(
+            [ProductRead(*row[:-1]) for row in rows],
+            rows,
+            paging,
+            lambda: count.fetchval(self.direct, **_without(params, "limit", "offset")),
+        )
 
     async def read_visible(
         self, product_id: uuid.UUID, *, may_see_archived: Callable[[], Awaitable[bool]]
