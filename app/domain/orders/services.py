@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,27 @@ from typing import Any, Final, TypeAlias
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import DateTime, String, bindparam, func, insert, literal, null, select, text, true, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +52,9 @@ from app.core.pagination import Page, PageParams
 from app.core.permissions import ORDERS_MANAGE
 from app.db.prepared import DirectPool, Prepared, Transaction, transaction
 from app.db.services import Service
+from app.domain.addresses.models import Address
 from app.domain.addresses.schemas import AddressRead
+from app.domain.catalog.models import Product
 from app.domain.catalog.stock import LockedProduct, return_stock
 from app.domain.orders.events import EVENT_COLUMNS, event_from_row
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
@@ -212,16 +235,117 @@ async def _claim_idempotency_key(
 
 #: The caller's shipping address as the order's snapshot, built by PostgreSQL: the fields of ``AddressRead``, with
 #: ``created_at`` written exactly as msgspec writes datetimes (RFC 3339 in UTC, ``Z``, microseconds only when there
-#: are any), so a snapshot reads the same whichever side built it (the seed command builds them in Python).
-_SNAPSHOT_CREATED_AT: Final = (
-    "to_char(a.created_at AT TIME ZONE 'UTC', CASE WHEN date_part('microseconds', a.created_at)::bigint % 1000000 = 0"
-    """ THEN 'YYYY-MM-DD"T"HH24\\:MI\\:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24\\:MI\\:SS.US"Z"' END)"""
+#: are any), so a snapshot reads the same whichever side built it (the seed command builds them in Python). The one
+#: piece of formatting done in SQL: the snapshot is stored by the same statement that reads the address.
+def _constant(value: str | int) -> ColumnElement[Any]:
+    """A constant written into the statement (not a bind parameter: the hot path sends only the request's values)."""
+    return literal_column(f"'{value}'" if isinstance(value, str) else str(value))
+
+
+_SNAPSHOT_CREATED_AT: Final = func.to_char(
+    func.timezone(_constant("UTC"), Address.created_at),
+    case(
+        (
+            func.date_part(_constant("microseconds"), Address.created_at).cast(BigInteger) % _constant(1_000_000)
+            == _constant(0),
+            _constant('YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        ),
+        else_=_constant('YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    ),
 )
-_SNAPSHOT: Final = "jsonb_build_object({})".format(
-    ", ".join(
-        f"'{name}', {_SNAPSHOT_CREATED_AT if name == 'created_at' else 'a.' + name}"
+_SNAPSHOT: Final = func.jsonb_build_object(
+    *itertools.chain.from_iterable(
+        (_constant(name), _SNAPSHOT_CREATED_AT if name == "created_at" else getattr(Address, name))
         for name in AddressRead.__struct_fields__
     )
+)
+_P_USER: Final = bindparam("user_id", type_=UUID(as_uuid=True))
+_P_ORDER: Final = bindparam("order_id", type_=UUID(as_uuid=True))
+_P_NOW: Final = bindparam("now", type_=DateTime(timezone=True))
+_P_PRODUCTS: Final = bindparam("product_ids", type_=ARRAY(UUID(as_uuid=True)))
+_ADDRESS: Final = (
+    select(_SNAPSHOT.label("snapshot"))
+    .where(
+        Address.id == bindparam("address_id", type_=UUID(as_uuid=True)),
+        Address.user_id == _P_USER,
+        Address.deleted_at.is_(None),
+    )
+    .cte("address")
+)
+_REQUESTED: Final = (
+    func.unnest(
+        bindparam("item_ids", type_=ARRAY(UUID(as_uuid=True))),
+        _P_PRODUCTS,
+        bindparam("quantities", type_=ARRAY(Integer)),
+    )
+    .table_valued("item_id", "product_id", "quantity")
+    .render_derived("r")
+)
+_LOCKED: Final = (
+    select(Product.id, Product.name, Product.price_cents, Product.stock, Product.is_active)
+    .where(Product.id == any_(_P_PRODUCTS), exists(select(_ADDRESS.c.snapshot)))
+    .order_by(Product.id)
+    .with_for_update()
+    .cte("locked")
+)
+_LINES_WANTED: Final = (
+    select(_REQUESTED.c.item_id, _REQUESTED.c.product_id, _LOCKED.c.name, _LOCKED.c.price_cents, _REQUESTED.c.quantity)
+    .select_from(_REQUESTED.join(_LOCKED, _LOCKED.c.id == _REQUESTED.c.product_id))
+    .where(_LOCKED.c.is_active, _LOCKED.c.stock >= _REQUESTED.c.quantity)
+    .cte("lines")
+)
+_GO: Final = select(
+    (select(func.count()).select_from(_LINES_WANTED).scalar_subquery() == func.cardinality(_P_PRODUCTS)).label("placed")
+).cte("go")
+_TAKEN: Final = (
+    update(Product)
+    .values(stock=Product.stock - _LINES_WANTED.c.quantity, updated_at=_P_NOW)
+    .where(_GO.c.placed, Product.id == _LINES_WANTED.c.product_id)
+    .cte("taken")
+)
+_NEW_ORDER: Final = (
+    insert(Order)
+    .from_select(
+        ["id", "user_id", "status", "total_cents", "shipping_address", "created_at", "updated_at"],
+        select(
+            _P_ORDER,
+            _P_USER,
+            _constant(OrderStatus.PENDING.value),
+            select(func.sum(_LINES_WANTED.c.price_cents * _LINES_WANTED.c.quantity)).scalar_subquery(),
+            select(_ADDRESS.c.snapshot).scalar_subquery(),
+            _P_NOW,
+            _P_NOW,
+        ).where(_GO.c.placed),
+        include_defaults=False,
+    )
+    .cte("new_order")
+)
+_NEW_ITEMS: Final = (
+    insert(OrderItem)
+    .from_select(
+        ["id", "order_id", "product_id", "product_name", "price_cents", "quantity"],
+        select(
+            _LINES_WANTED.c.item_id,
+            _P_ORDER,
+            _LINES_WANTED.c.product_id,
+            _LINES_WANTED.c.name,
+            _LINES_WANTED.c.price_cents,
+            _LINES_WANTED.c.quantity,
+        ).where(_GO.c.placed),
+        include_defaults=False,
+    )
+    .cte("new_items")
+)
+_NEW_EVENT: Final = (
+    insert(OrderEvent)
+    .from_select(
+        ["type", "order_id", "user_id", "status", "previous_status", "at"],
+        select(
+            _constant("order_created"), _P_ORDER, _P_USER, _constant(OrderStatus.PENDING.value), null(), _P_NOW
+        ).where(_GO.c.placed),
+        include_defaults=False,
+    )
+    .cte("new_event")
 )
 #: Placing an order, as one statement (atomic on its own, so no transaction round trips hold the product locks):
 #:
@@ -234,45 +358,13 @@ _SNAPSHOT: Final = "jsonb_build_object({})".format(
 #: * the answer is whether it was placed, the snapshot (none: no such address of the caller's), and the locked
 #:   products, from which a refusal names every bad line.
 _PLACE_ORDER: Final = Prepared(
-    text(f"""
-    WITH address AS (
-        SELECT {_SNAPSHOT} AS snapshot FROM addresses AS a
-        WHERE a.id = CAST(:address_id AS uuid) AND a.user_id = CAST(:user_id AS uuid) AND a.deleted_at IS NULL
-    ), requested AS (
-        SELECT * FROM unnest(CAST(:item_ids AS uuid[]), CAST(:product_ids AS uuid[]), CAST(:quantities AS integer[]))
-            AS r(item_id, product_id, quantity)
-    ), locked AS (
-        SELECT id, name, price_cents, stock, is_active FROM products
-        WHERE id = ANY(CAST(:product_ids AS uuid[])) AND EXISTS (SELECT FROM address) ORDER BY id FOR UPDATE
-    ), lines AS (
-        SELECT r.item_id, r.product_id, p.name, p.price_cents, r.quantity
-        FROM requested AS r JOIN locked AS p ON p.id = r.product_id
-        WHERE p.is_active AND p.stock >= r.quantity
-    ), go AS (
-        SELECT (SELECT count(*) FROM lines) = cardinality(CAST(:product_ids AS uuid[])) AS placed
-    ), taken AS (
-        UPDATE products SET stock = products.stock - lines.quantity, updated_at = CAST(:now AS timestamptz)
-        FROM lines, go WHERE go.placed AND products.id = lines.product_id
-    ), new_order AS (
-        INSERT INTO orders (id, user_id, status, total_cents, shipping_address, created_at, updated_at)
-        SELECT CAST(:order_id AS uuid), CAST(:user_id AS uuid), 'pending',
-               (SELECT sum(price_cents * quantity) FROM lines), (SELECT snapshot FROM address),
-               CAST(:now AS timestamptz), CAST(:now AS timestamptz)
-        FROM go WHERE go.placed
-    ), new_items AS (
-        INSERT INTO order_items (id, order_id, product_id, product_name, price_cents, quantity)
-        SELECT lines.item_id, CAST(:order_id AS uuid), lines.product_id, lines.name, lines.price_cents, lines.quantity
-        FROM lines, go WHERE go.placed
-    ), new_event AS (
-        INSERT INTO order_events (type, order_id, user_id, status, previous_status, at)
-        SELECT 'order_created', CAST(:order_id AS uuid), CAST(:user_id AS uuid), 'pending', NULL,
-               CAST(:now AS timestamptz)
-        FROM go WHERE go.placed
+    select(
+        _GO.c.placed,
+        select(_ADDRESS.c.snapshot).scalar_subquery().label("shipping_address"),
+        *_LOCKED.c,
     )
-    SELECT go.placed, (SELECT snapshot FROM address) AS shipping_address,
-           locked.id, locked.name, locked.price_cents, locked.stock, locked.is_active
-    FROM go LEFT JOIN locked ON true
-    """)  # noqa: S608 - the snapshot expression is built from constants
+    .select_from(_GO.outerjoin(_LOCKED, true()))
+    .add_cte(_TAKEN, _NEW_ORDER, _NEW_ITEMS, _NEW_EVENT)
 )
 _order_ids = bindparam("order_ids", type_=ARRAY(UUID(as_uuid=True)))
 _moves = (

@@ -20,7 +20,8 @@ import asyncpg
 import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql import Select, TextClause
+from sqlalchemy.sql.dml import UpdateBase
 
 import app
 from app.db.prepared import Prepared
@@ -56,7 +57,7 @@ def _statements() -> dict[str, str]:
             where = f"{module.__name__}.{name}"
             if isinstance(value, Prepared):
                 found.setdefault(value.sql, where)
-            elif isinstance(value, Executable) and isinstance(value, ClauseElement):
+            elif isinstance(value, Select | UpdateBase | TextClause):
                 found.setdefault(str(value.compile(dialect=_DIALECT)), where)
             elif isinstance(value, functools._lru_cache_wrapper) and value.__module__ == module.__name__:
                 for n, variant in enumerate(_variants(value)):
