@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ("ORDERS_MANAGE", "PRODUCTS_MANAGE", "USERS_MANAGE")
+__all__ = ("ORDERS_MANAGE", "PRODUCTS_MANAGE", "USERS_MANAGE", "WEBHOOKS_MANAGE")
 
 #: See and change every user's orders, read the admin order feed and the job overview.
 ORDERS_MANAGE: Final = "orders:manage"
@@ -16,3 +16,5 @@ ORDERS_MANAGE: Final = "orders:manage"
 PRODUCTS_MANAGE: Final = "products:manage"
 #: Manage user accounts and their roles.
 USERS_MANAGE: Final = "users:manage"
+#: Register and change webhook endpoints.
+WEBHOOKS_MANAGE: Final = "webhooks:manage"
