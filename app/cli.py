@@ -61,6 +61,7 @@ users_group: click.Group = click.group(name="users", cls=LitestarGroup)(_users)
 @click.option("--full-name", default=None, help="Display name.")
 def create_user(app: Litestar, email: str, password: str, role: str, full_name: str | None) -> None:
     """Create a user with a role, or reset an existing user's password and role (bootstraps the first admin)."""
+    from app.core.errors import InvalidRequest
     from app.core.security import PasswordHashing
     from app.db.session import alchemy_of, session_scope
     from app.domain.accounts.services import UserService
@@ -75,6 +76,8 @@ def create_user(app: Litestar, email: str, password: str, role: str, full_name: 
                 user = await UserService(session=session).create_with_roles(
                     email=email, password=password, roles=[role], passwords=PasswordHashing(), full_name=full_name
                 )
+        except InvalidRequest as exc:
+            raise click.BadParameter(exc.detail, param_hint="--email") from None
         finally:
             await alchemy.get_engine().dispose()
         click.echo(f"user {user.email} ({user.id}) has role {role}")

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -21,6 +21,8 @@ from advanced_alchemy.extensions.litestar import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
+
+from app.db.pooling import driver_options, server_settings
 
 __all__ = (
     "DEV_JWT_SECRET",
@@ -91,6 +93,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_direct_pool_size: int = 10
+    db_pool_mode: Literal["session", "transaction"] = "session"
     data_dir: Path = PROJECT_ROOT / ".data"
     worker_in_process: bool = False
     worker_concurrency: int = 10
@@ -105,6 +108,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_expiry_interval: float = 5.0
     # Safe defaults and secrets (issue 12).
     metrics_token: str | None = None
+    # Webhooks (contract §9). ALLOW_PRIVATE / ALLOW_INSECURE are for development and tests: refused in production.
+    webhook_allow_private: bool = False
+    webhook_allow_insecure: bool = False
+    webhook_retry_delay: float = 5.0
+    webhook_max_attempts: int = 10
+    webhook_disable_after: int = 20
+    # Sessions and account lifecycle (CONTRACT §2).
+    refresh_session_max_age: int = 2_592_000
+    public_base_url: str = "http://127.0.0.1:8000"
+    password_reset_ttl: int = 1800
+    email_verification_ttl: int = 172_800
+    # Operations (CONTRACT §8): graceful shutdown.
+    shutdown_drain_seconds: float = 5.0
+    worker_shutdown_grace_seconds: int = 20
 
     @property
     def is_production(self) -> bool:
@@ -202,6 +219,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=1, maximum=200),
             db_max_overflow=env.integer("DB_MAX_OVERFLOW", 10, minimum=0, maximum=200),
             db_direct_pool_size=env.integer("DB_DIRECT_POOL_SIZE", 10, minimum=1, maximum=200),
+            db_pool_mode=env.choice("DB_POOL_MODE", ("session", "transaction"), "session"),  # type: ignore[arg-type]
             data_dir=Path(env.text("DATA_DIR") or PROJECT_ROOT / ".data"),
             worker_in_process=env.boolean("WORKER_IN_PROCESS", False),
             worker_concurrency=env.integer("WORKER_CONCURRENCY", 10, minimum=1, maximum=1000),
@@ -213,7 +231,49 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             order_payment_ttl=order_payment_ttl,
             payment_expiry_interval=env.number("PAYMENT_EXPIRY_INTERVAL", 5.0, minimum=0.05),
             metrics_token=env.text("METRICS_TOKEN"),
+            **_webhook_settings(env, production=production),
+            # Sessions and account lifecycle (CONTRACT §2).
+            refresh_session_max_age=env.integer("REFRESH_SESSION_MAX_AGE", 2_592_000, minimum=60),
+            public_base_url=_base_url(env.text("PUBLIC_BASE_URL") or "http://127.0.0.1:8000"),
+            password_reset_ttl=env.integer("PASSWORD_RESET_TTL", 1800, minimum=60),
+            email_verification_ttl=env.integer("EMAIL_VERIFICATION_TTL", 172_800, minimum=60),
+            shutdown_drain_seconds=env.number("SHUTDOWN_DRAIN_SECONDS", 5.0, minimum=0.0, maximum=300.0),
+            worker_shutdown_grace_seconds=env.integer("WORKER_SHUTDOWN_GRACE_SECONDS", 20, minimum=0, maximum=3600),
         )
+
+
+class _WebhookSettings(TypedDict):
+    webhook_allow_private: bool
+    webhook_allow_insecure: bool
+    webhook_retry_delay: float
+    webhook_max_attempts: int
+    webhook_disable_after: int
+
+
+def _webhook_settings(env: _Env, *, production: bool) -> _WebhookSettings:
+    """The ``WEBHOOK_*`` variables. Private targets and plain HTTP would let an admin token reach internal services
+    (SSRF) or send signed payloads in clear text, so production refuses both switches."""
+    allow_private = env.boolean("WEBHOOK_ALLOW_PRIVATE", False)
+    allow_insecure = env.boolean("WEBHOOK_ALLOW_INSECURE", False)
+    for name, value in (("WEBHOOK_ALLOW_PRIVATE", allow_private), ("WEBHOOK_ALLOW_INSECURE", allow_insecure)):
+        if production and value:
+            raise ConfigError(name, "is for development and tests only; refused when APP_ENV=production")
+    return _WebhookSettings(
+        webhook_allow_private=allow_private,
+        webhook_allow_insecure=allow_insecure,
+        webhook_retry_delay=env.number("WEBHOOK_RETRY_DELAY", 5.0, minimum=0.0),
+        webhook_max_attempts=env.integer("WEBHOOK_MAX_ATTEMPTS", 10, minimum=1, maximum=50),
+        webhook_disable_after=env.integer("WEBHOOK_DISABLE_AFTER", 20, minimum=1, maximum=100_000),
+    )
+
+
+def _base_url(raw: str) -> str:
+    """``PUBLIC_BASE_URL`` without its trailing slash (links append ``/reset-password?…``)."""
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        raise ConfigError(
+            "PUBLIC_BASE_URL", f"must be an http:// or https:// URL without query or fragment, got {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 class _Env:
@@ -239,7 +299,7 @@ class _Env:
             raise ConfigError(name, f"must be {bounds}, got {value}")
         return value
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
+    def number(self, name: str, default: float, *, minimum: float, maximum: float | None = None) -> float:
         raw = self.text(name)
         if raw is None:
             return default
@@ -249,6 +309,8 @@ class _Env:
             raise ConfigError(name, f"must be a number, got {raw!r}") from None
         if not value >= minimum:  # also rejects NaN
             raise ConfigError(name, f"must be at least {minimum}, got {raw}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(name, f"must be at most {maximum}, got {raw}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -306,8 +368,10 @@ def alchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             # logged tracebacks; the SQL and the SQLSTATE say enough.
             hide_parameters=True,
             connect_args={
-                "server_settings": {"application_name": "orders-service"},
+                # No JIT in session mode: see ``app.db.pooling.server_settings``.
+                "server_settings": server_settings(settings.db_pool_mode),
                 "timeout": 5,
+                **driver_options(settings.db_pool_mode),
             },
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False),

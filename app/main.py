@@ -32,6 +32,7 @@ from app.config import (
     alchemy_config,
 )
 from app.core.auth import BearerAuth, Principal
+from app.core.cursors import CursorCodec
 from app.core.errors import exception_handlers
 from app.core.health import HealthController, MetricsController, ReadinessProbe
 from app.core.logging import configure_logging
@@ -43,13 +44,16 @@ from app.core.rate_limit import (
 )
 from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
-from app.core.security import PasswordHashing, TokenCodec
+from app.core.security import AccessTokenClaims, PasswordHashing, TokenCodec
+from app.core.shutdown import GracefulShutdown
 from app.db.prepared import DirectPool
 from app.db.providers import request_session
 from app.domain.accounts import deps as accounts_deps
 from app.domain.accounts.controllers import (
+    AccountController,
     AdminUserController,
     CredentialsController,
+    PasswordRecoveryController,
     SessionController,
 )
 from app.domain.accounts.services import UserService
@@ -59,13 +63,14 @@ from app.domain.catalog import deps as catalog_deps
 from app.domain.catalog.controllers import ProductController
 from app.domain.orders import deps as orders_deps
 from app.domain.orders.controllers import AdminOrderController, OrderController
+from app.domain.webhooks import deps as webhooks_deps
+from app.domain.webhooks.controllers import WebhookController
+from app.domain.webhooks.targets import TargetPolicy
 from app.events.live_docs import live_feed_description, live_feed_schemas
 from app.events.setup import build_event_components
 from app.events.worker import without_heartbeat_threads
 
 if TYPE_CHECKING:
-    import uuid
-
     from litestar.connection import ASGIConnection
 
 __all__ = ("create_app",)
@@ -130,12 +135,21 @@ def create_app(
     )
     passwords = PasswordHashing()
     tokens = TokenCodec.for_settings(settings)
+    cursors = CursorCodec(settings.jwt_secret)
 
-    direct = DirectPool(settings.database_url, size=settings.db_direct_pool_size) if direct_pool else None
+    direct = (
+        DirectPool(settings.database_url, size=settings.db_direct_pool_size, pool_mode=settings.db_pool_mode)
+        if direct_pool
+        else None
+    )
 
-    async def load_principal(user_id: uuid.UUID, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    async def load_principal(
+        claims: AccessTokenClaims, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> Principal | None:
         # One prepared read on the direct pool (or, in tests, on the request's session, which the handler reuses).
-        return await UserService(session=request_session(connection), direct=direct).load_principal(user_id)
+        return await UserService(session=request_session(connection), direct=direct).load_principal(
+            claims.user_id, issued_at=claims.issued_at
+        )
 
     auth = BearerAuth(
         codec=tokens,
@@ -160,16 +174,18 @@ def create_app(
         return maker
 
     events = build_event_components(settings, alchemy, redis, session_maker)
+    shutdown = GracefulShutdown(settings.shutdown_drain_seconds)
     readiness = ReadinessProbe(
         alchemy.get_engine(),
         redis,
         version_table=MIGRATIONS_VERSION_TABLE,
         expected_heads=migration_heads(),
         expected_columns={table.name: frozenset(table.columns.keys()) for table in models.metadata.sorted_tables},
+        draining=lambda: shutdown.draining,
     )
     rate_limited = Router(
         path="/",
-        route_handlers=[CredentialsController],
+        route_handlers=[CredentialsController, PasswordRecoveryController],
         middleware=[auth_rate_limit(settings.rate_limit_auth).middleware],
     )
 
@@ -180,11 +196,13 @@ def create_app(
         route_handlers=[
             rate_limited,
             SessionController,
+            AccountController,
             AdminUserController,
             ProductController,
             AddressController,
             OrderController,
             AdminOrderController,
+            WebhookController,
             HealthController,
             MetricsController,
             *events.route_handlers,
@@ -194,6 +212,13 @@ def create_app(
             **catalog_deps.dependencies,
             **addresses_deps.dependencies,
             **orders_deps.dependencies,
+            **webhooks_deps.dependencies,
+            "webhook_targets": constant(
+                TargetPolicy(
+                    allow_private=settings.webhook_allow_private,
+                    allow_insecure=settings.webhook_allow_insecure,
+                )
+            ),
             "settings": constant(settings),
             "passwords": constant(passwords),
             "tokens": constant(tokens),
@@ -211,7 +236,7 @@ def create_app(
         on_app_init=[auth.on_app_init],
         exception_handlers=exception_handlers(),
         stores={AUTH_RATE_LIMIT_STORE: FailOpenRedisStore(redis, namespace="ratelimit")},
-        lifespan=[connections_lifespan, events.lifespan],
+        lifespan=[connections_lifespan, events.lifespan, shutdown.lifespan],
         openapi_config=openapi_config(_version(), sections=[live_feed_description()]),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins
@@ -223,13 +248,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.cursors = cursors
     app.state.direct = direct
     app.state.alchemy = alchemy
     app.state.outbox = events.dispatcher
+    app.state.shutdown = shutdown
     without_heartbeat_threads(events.saq_plugin)
     add_component_schemas(app.openapi_schema, live_feed_schemas())  # builds the document now (about 30 ms)
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestContextMiddleware(shutdown.middleware(app.asgi_handler))
     return app
 
 

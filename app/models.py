@@ -5,6 +5,8 @@ from __future__ import annotations
 from advanced_alchemy.base import metadata_registry
 
 from app.domain.accounts.models import (
+    AccountEmail,
+    AccountToken,
     RefreshToken,
     RefreshTokenFamily,
     Role,
@@ -13,12 +15,16 @@ from app.domain.accounts.models import (
 )
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
-from app.domain.orders.models import IdempotencyKey, Order, OrderEvent, OrderItem
+from app.domain.orders.models import IdempotencyKey, Order, OrderCount, OrderEvent, OrderItem
+from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = (
+    "AccountEmail",
+    "AccountToken",
     "Address",
     "IdempotencyKey",
     "Order",
+    "OrderCount",
     "OrderEvent",
     "OrderItem",
     "Product",
@@ -26,6 +32,8 @@ __all__ = (
     "RefreshTokenFamily",
     "Role",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
     "user_roles",
 )

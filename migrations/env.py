@@ -1,7 +1,11 @@
 """Alembic environment: the target metadata is every model of the app (``app.models``).
 
 Migrations run in one transaction (PostgreSQL has transactional DDL, so a failing migration leaves nothing half
-applied) under an advisory lock, so two deploys starting at once apply each revision exactly once.
+applied) under an advisory lock, so two deploys starting at once apply each revision exactly once. The lock is a
+transaction lock held by a second connection for the whole run: a revision that must run outside a transaction
+(``CREATE INDEX CONCURRENTLY``, in an ``autocommit_block``) commits the revisions before it, so the lock cannot live
+in the migrating transaction, and a session lock would stay behind on a server connection of a transaction-pooling
+proxy (``DB_POOL_MODE=transaction``), which only keeps a client on one server connection while a transaction is open.
 """
 
 import asyncio
@@ -46,7 +50,6 @@ def run_migrations_offline() -> None:
 def do_run_migrations(connection: "Connection") -> None:
     _configure(connection=connection)
     with context.begin_transaction():
-        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         context.run_migrations()
 
 
@@ -57,8 +60,10 @@ async def run_migrations_online() -> None:
         section["sqlalchemy.url"] = config.db_url
         engine = async_engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
     connectable = cast("AsyncEngine", engine)
-    async with connectable.connect() as connection:
-        await connection.run_sync(do_run_migrations)
+    async with connectable.connect() as lock, lock.begin():
+        await lock.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        async with connectable.connect() as connection:
+            await connection.run_sync(do_run_migrations)
     await connectable.dispose()
 
 

@@ -34,12 +34,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.config import PROJECT_ROOT, Settings, alchemy_config
+from app.db.pooling import driver_options
 from app.main import create_app
 from tests.support import AuthHeaders, UserMaker, asgi_transport
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 pytest_plugins = ["tests.watchdog"]
+
+#: ``TEST_DB_POOL_MODE=transaction`` when ``TEST_DATABASE_URL`` is a transaction-pooling proxy (``.ci/with-pgbouncer``).
+POOL_MODE = os.environ.get("TEST_DB_POOL_MODE", "session")
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,9 @@ def database_url(servers: Servers) -> Iterator[str]:
     name = f"orders_test_{uuid.uuid4().hex[:10]}"
     asyncio.run(_admin_execute(servers.admin_database_url, f'CREATE DATABASE "{name}"'))
     url = make_url(servers.admin_database_url).set(database=name).render_as_string(hide_password=False)
-    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": servers.redis_url, "JWT_SECRET": TEST_JWT_SECRET})
+    settings = Settings.from_env(
+        {"DATABASE_URL": url, "REDIS_URL": servers.redis_url, "JWT_SECRET": TEST_JWT_SECRET, "DB_POOL_MODE": POOL_MODE}
+    )
     migrations = AlembicCommands(sqlalchemy_config=alchemy_config(settings))
     migrations.upgrade(revision="head")
     try:
@@ -108,13 +114,19 @@ def settings(database_url: str, servers: Servers) -> Settings:
             "RATE_LIMIT_AUTH": "100000/minute",
             "LOG_LEVEL": "WARNING",
             "EMAIL_BACKEND": "console",
+            "DB_POOL_MODE": POOL_MODE,
         }
     )
 
 
 @pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(database_url, pool_size=20, max_overflow=20)
+async def engine(database_url: str, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(
+        database_url,
+        pool_size=20,
+        max_overflow=20,
+        connect_args=driver_options(settings.db_pool_mode),
+    )
     yield engine
     await engine.dispose()
 

@@ -72,6 +72,7 @@ def live_server(servers: Servers, settings: Settings, *, name: str) -> Iterator[
         "RATE_LIMIT_AUTH": "100000/minute",
         "EMAIL_BACKEND": "console",
         "LOG_LEVEL": "WARNING",
+        "DB_POOL_MODE": settings.db_pool_mode,
     }
     try:
         AlembicCommands(sqlalchemy_config=alchemy_config(Settings.from_env(env))).upgrade(revision="head")

@@ -62,7 +62,7 @@ class Principal(msgspec.Struct, frozen=True):
         return permission in self.permissions
 
 
-PrincipalLoader = Callable[[uuid.UUID, "ASGIConnection[Any, Any, Any, Any]"], Awaitable[Principal | None]]
+PrincipalLoader = Callable[[AccessTokenClaims, "ASGIConnection[Any, Any, Any, Any]"], Awaitable[Principal | None]]
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -96,9 +96,11 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         claims = authenticate(connection.headers.get("authorization"), self.codec)
-        principal = await self.load_principal(claims.user_id, connection)
+        principal = await self.load_principal(claims, connection)
         if principal is None:
-            raise AuthenticationFailed("invalid_token", "The account no longer exists or is deactivated")
+            raise AuthenticationFailed(
+                "invalid_token", "The account no longer exists or is deactivated, or its password has changed"
+            )
         return AuthenticationResult(user=principal, auth=claims)
 
 

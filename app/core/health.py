@@ -65,7 +65,9 @@ class ReadinessProbe:
         version_table: str,
         expected_heads: frozenset[str],
         expected_columns: Mapping[str, frozenset[str]] | None = None,
+        draining: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._draining = draining
         self._engine = engine
         self._redis = redis
         self._version_query = text(f"SELECT version_num FROM {version_table}")  # noqa: S608 - from config
@@ -73,6 +75,8 @@ class ReadinessProbe:
         self._columns = dict(expected_columns or {})
 
     async def check(self) -> dict[str, str]:
+        if self._draining():  # SIGTERM received (app.core.shutdown): out of rotation whatever the backends say
+            return {"process": "shutting down"}
         database, redis = await asyncio.gather(
             self._timed(self._check_database()),
             self._timed(self._check_redis()),
@@ -135,7 +139,9 @@ class HealthController(Controller):
         request: Request[Any, Any, Any],
         readiness: NamedDependency[ReadinessProbe],
     ) -> Response[Any]:
-        """Readiness: 200 when PostgreSQL and Redis answer and migrations are applied; 503 naming what failed."""
+        """Readiness: 200 when PostgreSQL and Redis answer and migrations are applied; 503 naming what failed.
+
+        From SIGTERM on, 503 "process shutting down" (the drain, see ``app.core.shutdown``)."""
         checks = await readiness.check()
         failed = [name for name, state in checks.items() if state != "ok"]
         if not failed:

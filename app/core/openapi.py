@@ -51,13 +51,16 @@ _DESCRIPTIONS: Final = {
 }
 
 
-def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """Problem-details responses for ``statuses`` (400 and 503 are possible on every route and always included)."""
+def problems(*statuses: int, described: Mapping[int, str] | None = None) -> dict[int, ResponseSpec]:
+    """Problem-details responses for ``statuses`` (400 and 503 are possible on every route and always included).
+
+    ``described`` replaces the generic description of a status where a route gives it a meaning of its own.
+    """
     return {
         status: ResponseSpec(
             data_container=ProblemDetail,
             media_type=PROBLEM_JSON,
-            description=_DESCRIPTIONS[status],
+            description=(described or {}).get(status, _DESCRIPTIONS[status]),
             generate_examples=False,
         )
         for status in sorted({400, 503, *statuses})

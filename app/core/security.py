@@ -37,6 +37,7 @@ __all__ = (
     "PasswordHashing",
     "TokenCodec",
     "hash_refresh_token",
+    "new_one_time_token",
     "new_refresh_token",
 )
 
@@ -106,12 +107,14 @@ class InvalidTokenError(Exception):
 class AccessTokenClaims:
     """The verified claims of an access token."""
 
-    __slots__ = ("expires_at", "token_id", "user_id")
+    __slots__ = ("expires_at", "issued_at", "token_id", "user_id")
 
-    def __init__(self, user_id: uuid.UUID, token_id: str, expires_at: datetime) -> None:
+    def __init__(self, user_id: uuid.UUID, token_id: str, expires_at: datetime, issued_at: datetime) -> None:
         self.user_id = user_id
         self.token_id = token_id
         self.expires_at = expires_at
+        #: Compared with the user's ``password_changed_at``: tokens issued before a password change are refused.
+        self.issued_at = issued_at
 
 
 class TokenCodec:
@@ -151,11 +154,13 @@ class TokenCodec:
         )
 
     def issue(self, user_id: uuid.UUID, *, now: datetime | None = None) -> str:
-        issued = now or datetime.now(UTC)
+        issued_at = round((now or datetime.now(UTC)).timestamp(), 6)
         claims: dict[str, Any] = {
             "sub": str(user_id),
-            "iat": issued,
-            "exp": issued + self.ttl,
+            # NumericDates with microseconds (RFC 7519 allows fractions): a token issued in the same second as a
+            # password change, but after it, must not be taken for one issued before it. exp - iat is exactly the TTL.
+            "iat": issued_at,
+            "exp": issued_at + self.ttl.total_seconds(),
             "jti": uuid.uuid4().hex,
             "type": "access",
         }
@@ -203,7 +208,12 @@ class TokenCodec:
             user_id = uuid.UUID(claims["sub"])
         except (TypeError, ValueError, AttributeError):
             raise InvalidTokenError("malformed subject") from None
-        return AccessTokenClaims(user_id, str(claims["jti"]), datetime.fromtimestamp(claims["exp"], UTC))
+        return AccessTokenClaims(
+            user_id,
+            str(claims["jti"]),
+            datetime.fromtimestamp(claims["exp"], UTC),
+            datetime.fromtimestamp(claims["iat"], UTC),
+        )
 
 
 def new_refresh_token() -> str:
@@ -214,3 +224,11 @@ def new_refresh_token() -> str:
 def hash_refresh_token(token: str) -> str:
     """The stored form of a refresh token. SHA-256 suffices: the input is random, not a password."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_one_time_token() -> str:
+    """A password-reset or email-verification token: 32 random bytes (256 bits), URL-safe for the email's link.
+
+    Stored like refresh tokens, as ``hash_refresh_token(token)`` only.
+    """
+    return secrets.token_urlsafe(32)

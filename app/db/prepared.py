@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
+from app.db.pooling import PoolMode, driver_options, server_settings
 from app.db.shared_reads import SharedReads
 from app.db.urls import asyncpg_dsn
 
@@ -48,9 +49,10 @@ CLOSE_GRACE_S: Final = 5.0
 class DirectPool:
     """An asyncpg pool for prepared statements, opened and closed with the app (see ``app.main``)."""
 
-    def __init__(self, database_url: str, *, size: int) -> None:
+    def __init__(self, database_url: str, *, size: int, pool_mode: PoolMode = "session") -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._size = size
+        self._pool_mode: PoolMode = pool_mode
         self._pool: asyncpg.Pool | None = None
         #: Identical concurrent reads share round trips, never answering with rows older than the request.
         self.shared = SharedReads()
@@ -62,8 +64,9 @@ class DirectPool:
             max_size=self._size,
             init=_json_codecs,
             reset=_keep_session_state,
-            server_settings={"application_name": "orders-service"},
+            server_settings=server_settings(self._pool_mode),
             timeout=5,
+            **driver_options(self._pool_mode),
         )
 
     async def close(self, *, grace: float = CLOSE_GRACE_S) -> None:

@@ -11,7 +11,8 @@ re-established after an outage, every subscriber gets an internal resync marker 
 so events published while this process was disconnected are not lost either.
 
 Access ends on time: the token's expiry closes the socket (1008), and a per-process watchdog closes the sockets of
-users who were deactivated, and the admin-feed sockets of users who lost ``orders:manage``, within
+users who were deactivated, the admin-feed sockets of users who lost ``orders:manage``, and the sockets opened with a
+token issued before the user's last password change or reset, within
 ``LIVE_CHECK_INTERVAL`` seconds (5 by default), on every process.
 
 Limits: a user holds at most ``WS_MAX_PER_USER`` sockets across all processes (leases in Redis, see
@@ -158,6 +159,8 @@ class LiveSocket:
     user_id: uuid.UUID
     permission: str | None
     close: Callable[[], Awaitable[None]]
+    #: When the socket's access token was issued: a password change or reset ends the sockets opened before it.
+    issued_at: datetime | None = None
     lease_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Set once admitted; only then is its lease renewed (a renewal must not take a lease the cap has not granted).
     admitted: bool = False
@@ -188,7 +191,12 @@ class LiveConnections:
         self._task: asyncio.Task[None] | None = None
 
     async def admit(
-        self, user_id: uuid.UUID, close: Callable[[], Awaitable[None]], *, permission: str | None = None
+        self,
+        user_id: uuid.UUID,
+        close: Callable[[], Awaitable[None]],
+        *,
+        permission: str | None = None,
+        issued_at: datetime | None = None,
     ) -> LiveSocket | None:
         """Register a socket if its user holds fewer than ``WS_MAX_PER_USER`` across all processes, else None.
 
@@ -198,7 +206,7 @@ class LiveConnections:
         """
         if len(self._sockets.get(user_id, ())) >= self._leases.limit:
             return None
-        live = LiveSocket(user_id, permission, close)
+        live = LiveSocket(user_id, permission, close, issued_at)
         self._sockets[user_id].add(live)
         try:
             admitted = await self._leases.acquire(user_id, live.lease_id)
@@ -266,18 +274,27 @@ class LiveConnections:
             return
         async with self._session_maker()() as session:
             rows = await session.execute(
-                select(User.id, Role.permissions)
+                select(User.id, User.password_changed_at, Role.permissions)
                 .outerjoin(user_roles, user_roles.c.user_id == User.id)
                 .outerjoin(Role, Role.name == user_roles.c.role_name)
                 .where(User.id.in_(user_ids), User.is_active.is_(True))
             )
         permissions: dict[uuid.UUID, set[str]] = defaultdict(set)
-        for user_id, granted in rows:
+        changed: dict[uuid.UUID, datetime | None] = {}
+        for user_id, password_changed_at, granted in rows:
             permissions[user_id].update(granted or ())
+            changed[user_id] = password_changed_at
         for user_id in user_ids:
             for live in list(self._sockets.get(user_id, ())):
-                if user_id not in permissions or (live.permission and live.permission not in permissions[user_id]):
+                if user_id not in permissions or _revoked(live, permissions[user_id], changed.get(user_id)):
                     await live.close()
+
+
+def _revoked(live: LiveSocket, permissions: set[str], password_changed_at: datetime | None) -> bool:
+    """The socket needs a permission its user lost, or its token predates the user's last password change."""
+    if live.permission and live.permission not in permissions:
+        return True
+    return password_changed_at is not None and live.issued_at is not None and live.issued_at < password_changed_at
 
 
 class _Feed:
@@ -343,15 +360,15 @@ class _EventId(msgspec.Struct):
 
 async def _authenticate(
     token: str | None, codec: TokenCodec, session_maker: async_sessionmaker[AsyncSession]
-) -> tuple[Principal, datetime] | None:
+) -> tuple[Principal, datetime, datetime] | None:
     try:
         claims = authenticate(f"Bearer {token}" if token else None, codec)
     except DomainError:
         return None
     # A short session: a long-lived socket must not keep a pooled connection checked out.
     async with session_maker() as session:
-        principal = await UserService(session=session).load_principal(claims.user_id)
-    return (principal, claims.expires_at) if principal is not None else None
+        principal = await UserService(session=session).load_principal(claims.user_id, issued_at=claims.issued_at)
+    return (principal, claims.expires_at, claims.issued_at) if principal is not None else None
 
 
 async def _serve(
@@ -375,7 +392,7 @@ async def _serve(
     if auth is None or (everyone and not auth[0].can(ORDERS_MANAGE)):
         await socket.close(code=POLICY_VIOLATION, reason="Invalid token or missing permission")
         return
-    principal, expires_at = auth
+    principal, expires_at, issued_at = auth
     socket.scope["user"] = principal
     feed = _Feed(socket, principal, session_maker, everyone=everyone)
     channel = event_channels.all_orders if everyone else event_channels.user(principal.id)
@@ -387,7 +404,9 @@ async def _serve(
             with contextlib.suppress(Exception):
                 await socket.close(code=POLICY_VIOLATION, reason="Session ended")
 
-    admitted = await live.admit(principal.id, close_for_policy, permission=ORDERS_MANAGE if everyone else None)
+    admitted = await live.admit(
+        principal.id, close_for_policy, permission=ORDERS_MANAGE if everyone else None, issued_at=issued_at
+    )
     if admitted is None:
         await socket.close(code=POLICY_VIOLATION, reason="Too many open sockets for this user")
         return

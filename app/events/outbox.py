@@ -8,7 +8,7 @@ Why event ids are assigned here and not on insert
     publishing. Hence: ids are handed out and published in one sequence by one dispatcher at a time; a row that can
     still commit has no id yet; and a listener resuming from any id finds every later event in the table.
 
-What one round does (while holding the lock, on one autocommit connection)
+What one round does (while holding the lock; its statements run on one autocommit connection)
     1. Re-publish rows that have an id but no ``dispatched_at`` (a previous dispatcher died or Redis was down).
     2. Give ids to new committed rows (one ``UPDATE … RETURNING`` statement: atomic).
     3. Publish them in id order: one pipelined Redis round trip for the WebSocket channels, and one SAQ email job
@@ -18,8 +18,16 @@ What one round does (while holding the lock, on one autocommit connection)
        here. The dispatch loop skips that last look: its next poll finds them anyway.
 
 If Redis is unreachable (or publishing takes longer than ``PUBLISH_TIMEOUT_S``) the round stops before marking
-anything and closes its connection, which releases the lock; ids already assigned stay, and the next round
+anything and closes its connections, which releases the lock; ids already assigned stay, and the next round
 re-publishes them first, in order. Nothing is lost, and ids never go backwards.
+
+The lock is a transaction-level advisory lock (``pg_try_advisory_xact_lock``) held by a transaction left open on a
+second connection for the length of the round, because the round's own statements must each commit on their way (an
+id published must stay assigned). A session lock would do on a direct connection but not behind a transaction-pooling
+proxy (``DB_POOL_MODE=transaction``: PgBouncer), where the unlock may reach another server connection than the lock
+and leave the lock taken for good; an open transaction keeps its server connection. The price, in both modes: one
+more pooled connection and one more round trip per round (not per event). The seeder takes the same key with
+``pg_advisory_xact_lock`` (``app.testing.seed``): session and transaction advisory locks on one key exclude each other.
 
 Who runs rounds: the worker's dispatch loop (it looks for committed events every ``POLL_INTERVAL``, 25 ms), the
 worker's cron sweep, and an API process that serves an order timeline with undispatched rows.
@@ -117,7 +125,8 @@ _NEW_ROWS: Final = (
 )
 _BASE: Final = LAST_EVENT_ID.cte("base")
 # Core statements against the model, compiled once, run on the connection's asyncpg driver in autocommit mode: each
-# statement is atomic on its own, and the advisory lock (a session lock) is what serialises rounds.
+# statement is atomic on its own, and the advisory lock (held by a transaction on another connection) is what
+# serialises rounds.
 _LEFTOVERS: Final = Prepared(
     select(*_OUTBOX_COLUMNS)
     .where(_EVENTS.c.event_id.is_not(None), _EVENTS.c.dispatched_at.is_(None))
@@ -140,9 +149,7 @@ _ANY_PENDING: Final = Prepared(select(exists().where(_EVENTS.c.dispatched_at.is_
 _ORDER_PENDING: Final = Prepared(
     select(exists().where(_EVENTS.c.order_id == bindparam("order_id"), _EVENTS.c.event_id.is_(None)))
 )
-_TRY_LOCK: Final = Prepared(select(func.pg_try_advisory_lock(bindparam("key", type_=BigInteger))))
-#: Session advisory locks stack; releasing all of them leaves a pooled connection clean whatever happened before.
-_UNLOCK_ALL: Final = Prepared(select(func.pg_advisory_unlock_all()))
+_TRY_LOCK: Final = Prepared(select(func.pg_try_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 
 
 def _rows(records: list[Any]) -> list[_Row]:
@@ -177,13 +184,25 @@ class OutboxDispatcher:
         published = 0
         while True:
             async with self._driver() as driver:
-                if not await _TRY_LOCK.fetchval(driver, key=LOCK_KEY):
-                    # The holder looks for pending rows after it lets go (a dispatch loop: at its next poll).
-                    return published
-                published += await self._drain(driver)
-                await _UNLOCK_ALL.fetchval(driver)
+                async with self._lock() as held:
+                    if not held:
+                        # The holder looks for pending rows after it lets go (a dispatch loop: at its next poll).
+                        return published
+                    published += await self._drain(driver)
                 if not look_again or not await _ANY_PENDING.fetchval(driver):
                     return published
+
+    @contextlib.asynccontextmanager
+    async def _lock(self) -> AsyncIterator[bool]:
+        """Try the outbox lock in a transaction of its own, kept open on its connection until the block ends.
+
+        Yields whether it was taken. On a failure or cancellation :meth:`_driver` closes the connection, which ends
+        the transaction and releases the lock on the server.
+        """
+        async with self._driver() as holder:
+            await holder.execute("BEGIN")
+            yield bool(await _TRY_LOCK.fetchval(holder, key=LOCK_KEY))
+            await holder.execute("ROLLBACK")  # nothing was written: ending the transaction only lets the lock go
 
     @contextlib.asynccontextmanager
     async def _driver(self) -> AsyncIterator[asyncpg.Connection]:

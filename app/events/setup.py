@@ -53,7 +53,9 @@ class EventComponents:
             yield
         finally:
             await self.live.stop()
-            await stop_in_process_workers(self.saq_plugin)
+            await stop_in_process_workers(
+                self.saq_plugin, grace=self.worker_resources.settings.worker_shutdown_grace_seconds
+            )
             # The worker's shutdown hook stops its dispatch loop; if stopping the worker timed out or failed, the loop
             # would go on dispatching (and taking the outbox lock) for an app that is gone.
             if self.worker_resources.dispatch_loop is not None:
@@ -62,7 +64,7 @@ class EventComponents:
                 await self.worker_resources.payment_timeouts.stop()
 
 
-async def stop_in_process_workers(plugin: SAQPlugin) -> None:
+async def stop_in_process_workers(plugin: SAQPlugin, *, grace: float = 0.0) -> None:
     """Stop an in-process worker (``WORKER_IN_PROCESS``) and wait until it has, before the pools close.
 
     litestar-saq's own shutdown hook only schedules ``worker.stop()`` and returns, so the worker's dispatch loop and
@@ -79,11 +81,13 @@ async def stop_in_process_workers(plugin: SAQPlugin) -> None:
         starting: asyncio.Task[None] | None = getattr(worker, "_saq_asyncio_tasks", None)
         if starting is not None and starting is not asyncio.current_task() and not starting.done():
             starting.cancel()
-            await _within(starting, STOP_TIMEOUT_S)
-        await _within(asyncio.ensure_future(worker.stop()), STOP_TIMEOUT_S)  # a no-op once start() stopped itself
+            await _within(starting, STOP_TIMEOUT_S + grace)
+        # A no-op once start() stopped itself.
+        await _within(asyncio.ensure_future(worker.stop()), STOP_TIMEOUT_S + grace)
 
 
-#: How long shutdown waits for the in-process worker before it goes on without it (shutdown must never hang).
+#: How long shutdown waits for the in-process worker, beyond the grace its running jobs get
+#: (``WORKER_SHUTDOWN_GRACE_SECONDS``), before it goes on without it (shutdown must never hang).
 STOP_TIMEOUT_S = 10.0
 
 
@@ -112,7 +116,7 @@ def build_event_components(
             session_maker=alchemy.create_session_maker(),  # type: ignore[arg-type]
             sender=email_sender_for(settings),
             dispatcher=dispatcher,
-            pool=DirectPool(settings.database_url, size=4),
+            pool=DirectPool(settings.database_url, size=4, pool_mode=settings.db_pool_mode),
         )
     )
     live = LiveConnections(

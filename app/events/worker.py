@@ -31,19 +31,23 @@ from app.config import Settings
 from app.core.logging import get_logger
 from app.db.prepared import DirectPool, Prepared
 from app.domain.accounts.models import User
+from app.domain.accounts.services import SessionService
 from app.domain.orders.models import IdempotencyKey, Order, OrderEvent
 from app.domain.orders.schemas import format_usd
 from app.domain.orders.services import lines_of
+from app.events import account_emails
 from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.payment_timeout import PaymentTimeoutLoop
 from app.events.templates import EmailLine, OrderEmail, render_order_email
+from app.events.webhooks import WebhookWorker
 
 __all__ = (
     "QUEUE_NAME",
     "WorkerResources",
     "email_enqueuer",
     "email_job_key",
+    "purge_refresh_tokens",
     "saq_config",
     "send_order_emails",
     "without_heartbeat_threads",
@@ -71,6 +75,7 @@ class WorkerResources:
     pool: DirectPool
     dispatch_loop: DispatchLoop | None = field(default=None)
     payment_timeouts: PaymentTimeoutLoop | None = field(default=None)
+    webhooks: WebhookWorker | None = field(default=None)
 
 
 # --------------------------------------------------------------------------------------------------------- jobs
@@ -141,6 +146,28 @@ async def purge_idempotency_keys(ctx: Context) -> dict[str, Any]:
         result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < datetime.now(UTC)))
         await session.commit()
     return {"deleted": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+
+
+#: Rows per purge transaction, and transactions per run: at most 200,000 rows an hour, each batch a short transaction.
+PURGE_BATCH: Final = 2000
+PURGE_MAX_BATCHES: Final = 100
+
+
+async def purge_refresh_tokens(ctx: Context) -> dict[str, Any]:
+    """Delete ended sessions (revoked or expired) and expired refresh tokens, in bounded batches.
+
+    Every refresh adds a row; without this the table would grow with every refresh for good.
+    """
+    resources: WorkerResources = ctx["orders"]  # type: ignore[typeddict-item]
+    deleted_sessions = deleted_tokens = 0
+    for _ in range(PURGE_MAX_BATCHES):
+        async with resources.session_maker() as session:
+            sessions, tokens = await SessionService(session=session).purge_ended(limit=PURGE_BATCH)
+        deleted_sessions += sessions
+        deleted_tokens += tokens
+        if sessions < PURGE_BATCH and tokens < PURGE_BATCH:
+            break
+    return {"sessions": deleted_sessions, "tokens": deleted_tokens}
 
 
 def _recipient_name(row: Any) -> str:
@@ -215,6 +242,8 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
                 interval=settings.payment_expiry_interval,
             )
             resources.payment_timeouts.start()
+        resources.webhooks = WebhookWorker(settings)
+        await resources.webhooks.start()
         logger.info("worker_started", queue=QUEUE_NAME, in_process=settings.worker_in_process)
 
     async def shutdown(_: Context) -> None:
@@ -223,6 +252,8 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
             await resources.dispatch_loop.stop()
         if resources.payment_timeouts is not None:
             await resources.payment_timeouts.stop()
+        if resources.webhooks is not None:
+            await resources.webhooks.stop()
         await resources.pool.close()
 
     return SAQConfig(
@@ -230,15 +261,26 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
             QueueConfig(
                 name=QUEUE_NAME,
                 dsn=settings.redis_url,
-                tasks=[send_order_emails, sweep_outbox, purge_idempotency_keys],
+                tasks=[
+                    send_order_emails,
+                    sweep_outbox,
+                    purge_idempotency_keys,
+                    purge_refresh_tokens,
+                    *account_emails.TASKS,
+                ],
                 scheduled_tasks=[
                     CronJob(function=sweep_outbox, cron="* * * * *", timeout=60),
                     CronJob(function=purge_idempotency_keys, cron="17 * * * *", timeout=300),
+                    CronJob(function=purge_refresh_tokens, cron="23 * * * *", timeout=300),
+                    *account_emails.SCHEDULED_TASKS,
                 ],
-                startup=[startup],
-                shutdown=[shutdown],
+                startup=[startup, account_emails.start_account_email_relay],
+                shutdown=[account_emails.stop_account_email_relay, shutdown],
                 concurrency=settings.worker_concurrency,
                 separate_process=not settings.worker_in_process,
+                # On SIGTERM, SAQ stops starting jobs and waits this long for the running ones (its default, 0,
+                # cancels them at once and retries them, which can send again an email that was mid-send).
+                shutdown_grace_period_s=settings.worker_shutdown_grace_seconds,
             )
         ],
         use_server_lifespan=False,

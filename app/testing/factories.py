@@ -154,6 +154,8 @@ class UserFactory(_Row, SQLAlchemyFactory[User]):
 
     password_hash = Use(lambda: password_hash_for(DEFAULT_PASSWORD))
     is_active = True
+    email_verified = False  # as registration leaves it
+    password_changed_at = None
 
     @classmethod
     def full_name(cls) -> str:

@@ -5,7 +5,7 @@ id LIMIT n FOR UPDATE SKIP LOCKED``; the partial index holds only pending orders
 batch starts at its first due row instead of scanning the whole status index.
 
 Revision ID: 6b0e7d00e017
-Revises: 9c1d4e2f7a10
+Revises: 5a1e0c0de016
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "6b0e7d00e017"
-down_revision = "9c1d4e2f7a10"
+down_revision = "5a1e0c0de016"
 branch_labels = None
 depends_on = None
 

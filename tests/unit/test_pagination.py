@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.errors import DomainError
 from app.core.pagination import Page, PageParams
 
 
@@ -30,3 +31,17 @@ def test_offset_skips_the_previous_pages(page: int, per_page: int, offset: int) 
     assert params.offset == offset
     assert params.limit_offset.limit == per_page
     assert params.limit_offset.offset == offset
+
+
+@pytest.mark.parametrize(("page", "per_page"), [(101, 100), (10_001, 1), (501, 20)])
+def test_a_page_starting_at_item_10001_or_later_is_page_too_deep(page: int, per_page: int) -> None:
+    with pytest.raises(DomainError) as raised:
+        PageParams(page=page, per_page=per_page)
+
+    assert (raised.value.code, raised.value.status_code) == ("page_too_deep", 422)
+    assert "cursor" in raised.value.detail
+
+
+@pytest.mark.parametrize(("page", "per_page"), [(100, 100), (10_000, 1), (500, 20)])
+def test_the_last_page_starting_within_10000_items_is_allowed(page: int, per_page: int) -> None:
+    assert PageParams(page=page, per_page=per_page).offset < 10_000

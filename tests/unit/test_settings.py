@@ -76,6 +76,11 @@ def test_valid_values_are_parsed() -> None:
         ("SMTP_PORT", "70000"),
         ("SMTP_TLS", "sometimes"),
         ("EMAIL_BACKEND", "pigeon"),
+        ("SHUTDOWN_DRAIN_SECONDS", "-1"),
+        ("SHUTDOWN_DRAIN_SECONDS", "soon"),
+        ("SHUTDOWN_DRAIN_SECONDS", "301"),
+        ("WORKER_SHUTDOWN_GRACE_SECONDS", "1.5"),
+        ("DB_POOL_MODE", "statement"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
@@ -199,3 +204,77 @@ def test_secret_values_are_every_secret_of_the_configuration() -> None:
         "smtp-pass-789",
         "metrics-token-0",
     }
+
+
+def test_webhook_settings_default_to_the_contract_table() -> None:
+    settings = Settings.from_env({})
+
+    assert (settings.webhook_allow_private, settings.webhook_allow_insecure) == (False, False)
+    assert settings.webhook_retry_delay == 5.0
+    assert (settings.webhook_max_attempts, settings.webhook_disable_after) == (10, 20)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WEBHOOK_ALLOW_PRIVATE", "maybe"),
+        ("WEBHOOK_RETRY_DELAY", "-1"),
+        ("WEBHOOK_MAX_ATTEMPTS", "0"),
+        ("WEBHOOK_DISABLE_AFTER", "x"),
+    ],
+)
+def test_bad_webhook_value_names_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: value})
+
+
+@pytest.mark.parametrize("variable", ["WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_ALLOW_INSECURE"])
+def test_production_refuses_development_only_webhook_switches(variable: str) -> None:
+    env = {**PRODUCTION, "JWT_SECRET": secrets.token_urlsafe(48), variable: "true"}
+
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
+
+
+def test_account_lifecycle_defaults_match_the_contract_table() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.refresh_session_max_age == 2_592_000
+    assert settings.public_base_url == "http://127.0.0.1:8000"
+    assert (settings.password_reset_ttl, settings.email_verification_ttl) == (1800, 172_800)
+
+
+def test_public_base_url_loses_its_trailing_slash() -> None:
+    assert Settings.from_env({"PUBLIC_BASE_URL": "https://shop.example.com/app/"}).public_base_url == (
+        "https://shop.example.com/app"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PUBLIC_BASE_URL", "shop.example.com"),
+        ("PUBLIC_BASE_URL", "https://shop.example.com/?next=x"),
+        ("REFRESH_SESSION_MAX_AGE", "10"),
+        ("PASSWORD_RESET_TTL", "abc"),
+        ("EMAIL_VERIFICATION_TTL", "0"),
+    ],
+)
+def test_bad_account_lifecycle_values_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({variable: value})
+
+    assert error.value.variable == variable
+
+
+def test_shutdown_and_pool_mode_defaults_match_the_contract_table() -> None:
+    settings = Settings.from_env({})
+
+    assert (settings.shutdown_drain_seconds, settings.db_pool_mode) == (5.0, "session")
+    assert settings.worker_shutdown_grace_seconds == 20
+
+
+def test_a_drain_of_zero_seconds_is_allowed_and_transaction_pooling_is_parsed() -> None:
+    settings = Settings.from_env({"SHUTDOWN_DRAIN_SECONDS": "0", "DB_POOL_MODE": "Transaction"})
+
+    assert (settings.shutdown_drain_seconds, settings.db_pool_mode) == (0.0, "transaction")

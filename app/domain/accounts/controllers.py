@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
@@ -17,7 +17,7 @@ from litestar.params import (
     QueryParameter,
     URLEncodedBody,
 )
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from app.config import Settings
 from app.core.auth import Principal, requires_permission
@@ -26,11 +26,18 @@ from app.core.openapi import problems
 from app.core.pagination import Page, PageNumber, PageParams, PerPage
 from app.core.permissions import USERS_MANAGE
 from app.core.security import PasswordHashing, TokenCodec
+from app.domain.accounts.lifecycle import AccountService
 from app.domain.accounts.schemas import (
     NO_NUL,
+    Accepted,
     AccessToken,
+    EmailVerification,
     Login,
     LoginForm,
+    PasswordChange,
+    PasswordForgotten,
+    PasswordReset,
+    ProfileUpdate,
     Registration,
     Session,
     UserRead,
@@ -38,7 +45,13 @@ from app.domain.accounts.schemas import (
 )
 from app.domain.accounts.services import IssuedRefreshToken, SessionService, UserService
 
-__all__ = ("AdminUserController", "CredentialsController", "SessionController")
+__all__ = (
+    "AccountController",
+    "AdminUserController",
+    "CredentialsController",
+    "PasswordRecoveryController",
+    "SessionController",
+)
 
 REFRESH_COOKIE = "refresh_token"
 COOKIE_PATH = "/auth"
@@ -50,6 +63,8 @@ RefreshCookie = Annotated[
 
 
 def _refresh_cookie(issued: IssuedRefreshToken, settings: Settings) -> Cookie:
+    # The cookie lives as long as its token: at most REFRESH_TOKEN_TTL, less near the session's maximum age.
+    lifetime = round((issued.expires_at - datetime.now(UTC)).total_seconds())
     return Cookie(
         key=REFRESH_COOKIE,
         value=issued.token,
@@ -57,7 +72,7 @@ def _refresh_cookie(issued: IssuedRefreshToken, settings: Settings) -> Cookie:
         httponly=True,
         secure=settings.cookie_secure,
         samesite="strict",
-        max_age=settings.refresh_token_ttl,
+        max_age=max(0, min(lifetime, settings.refresh_token_ttl)),
     )
 
 
@@ -130,6 +145,7 @@ class CredentialsController(Controller):
             user.id,
             request.headers.get("user-agent"),
             timedelta(seconds=settings.refresh_token_ttl),
+            max_age=timedelta(seconds=settings.refresh_session_max_age),
         )
         return _token_response(issued, tokens, settings)
 
@@ -155,6 +171,7 @@ class CredentialsController(Controller):
             user.id,
             request.headers.get("user-agent"),
             timedelta(seconds=settings.refresh_token_ttl),
+            max_age=timedelta(seconds=settings.refresh_session_max_age),
         )
         return _token_response(issued, tokens, settings)
 
@@ -180,7 +197,11 @@ class SessionController(Controller):
         """Rotate the refresh cookie and issue a new access token. Replaying a rotated token revokes the session."""
         if not refresh_token:
             raise AuthenticationFailed("not_authenticated", "Missing refresh token cookie")
-        issued = await sessions.rotate(refresh_token, timedelta(seconds=settings.refresh_token_ttl))
+        issued = await sessions.rotate(
+            refresh_token,
+            timedelta(seconds=settings.refresh_token_ttl),
+            max_age=timedelta(seconds=settings.refresh_session_max_age),
+        )
         return _token_response(issued, tokens, settings)
 
     @post(
@@ -210,6 +231,16 @@ class SessionController(Controller):
     async def me(self, request: Request[Principal, Any, Any], users: NamedDependency[UserService]) -> UserRead:
         """The caller's account."""
         return await users.read(request.user.id)
+
+    @patch("/me", responses=problems(401, 413, 422))
+    async def update_me(
+        self,
+        request: Request[Principal, Any, Any],
+        data: JSONBody[ProfileUpdate],
+        accounts: NamedDependency[AccountService],
+    ) -> UserRead:
+        """Change the caller's name (``null`` clears it); omitted fields stay as they are."""
+        return await accounts.update_profile(request.user.id, data)
 
     @get("/sessions", responses=problems(401))
     async def list_sessions(
@@ -266,3 +297,114 @@ class AdminUserController(Controller):
     ) -> UserRead:
         """Activate/deactivate a user or replace their roles. Deactivation locks them out immediately."""
         return await users.update_user(request.user.id, user_id, data)
+
+
+#: What a 400 also means on the routes that take a token from an email.
+_INVALID_TOKEN: Final = {400: "Malformed JSON, wrong content type, or `invalid_token`: unknown, used or expired token"}
+
+
+def _no_content(description: str) -> dict[int, ResponseSpec]:
+    # Litestar documents a ``Response[None]`` as a JSON ``null`` body; a 204 has none.
+    return {HTTP_204_NO_CONTENT: ResponseSpec(None, description=description)}
+
+
+class AccountController(Controller):
+    """The caller's own account: password and email verification (``PATCH /auth/me`` is next to ``GET``)."""
+
+    path = "/auth"
+    tags = ["auth"]
+
+    @post(
+        "/password",
+        status_code=HTTP_204_NO_CONTENT,
+        responses={
+            **_no_content("Password changed; the caller's other sessions are revoked"),
+            **problems(401, 403, 413, 422, described={403: "`invalid_credentials`: the current password is wrong"}),
+        },
+    )
+    async def change_password(
+        self,
+        request: Request[Principal, Any, Any],
+        data: JSONBody[PasswordChange],
+        refresh_token: RefreshCookie,
+        accounts: NamedDependency[AccountService],
+        sessions: NamedDependency[SessionService],
+        passwords: NamedDependency[PasswordHashing],
+    ) -> Response[None]:
+        """Change the password. Every other session of the caller is revoked (the refresh cookie's stays) and
+        access tokens issued before now are refused (refresh for a new one). Wrong current password: 403
+        ``invalid_credentials``."""
+        keep = await sessions.family_of(refresh_token)
+        await accounts.change_password(request.user.id, data, passwords, keep_session=keep)
+        return Response(None, status_code=HTTP_204_NO_CONTENT)
+
+    @post(
+        "/verify/request",
+        status_code=HTTP_202_ACCEPTED,
+        responses=problems(401, 409, described={409: "`already_verified`: the address is already verified"}),
+    )
+    async def request_verification(
+        self, request: Request[Principal, Any, Any], accounts: NamedDependency[AccountService]
+    ) -> Accepted:
+        """Email the caller a one-time verification link (sent by the worker). Already verified: 409."""
+        await accounts.request_verification(request.user.id)
+        return Accepted()
+
+    @post(
+        "/verify",
+        status_code=HTTP_204_NO_CONTENT,
+        exclude_from_auth=True,
+        security=[{}],
+        responses={**_no_content("Email address verified"), **problems(413, 422, described=_INVALID_TOKEN)},
+    )
+    async def verify_email(
+        self, data: JSONBody[EmailVerification], accounts: NamedDependency[AccountService]
+    ) -> Response[None]:
+        """Verify the account's email address with the token from the verification email (single use).
+        Unknown, used or expired token: 400 ``invalid_token``."""
+        await accounts.verify_email(data.token)
+        return Response(None, status_code=HTTP_204_NO_CONTENT)
+
+
+class PasswordRecoveryController(Controller):
+    """Forgotten passwords. Mounted behind the auth rate limiter with login and register (see ``app.main``)."""
+
+    path = "/auth/password"
+    tags = ["auth"]
+    security = [{}]
+
+    @post(
+        "/forgot",
+        status_code=HTTP_202_ACCEPTED,
+        exclude_from_auth=True,
+        responses=problems(413, 422, 429),
+    )
+    async def forgot_password(
+        self, data: JSONBody[PasswordForgotten], accounts: NamedDependency[AccountService]
+    ) -> Accepted:
+        """Email a one-time reset link to the account with this address, if there is an active one. The answer is
+        the same ``{}`` either way, and the request does the same work (it queues the email; the worker looks the
+        account up)."""
+        await accounts.request_password_reset(data.email)
+        return Accepted()
+
+    @post(
+        "/reset",
+        status_code=HTTP_204_NO_CONTENT,
+        exclude_from_auth=True,
+        responses={
+            **_no_content("Password changed; every session of the user is revoked"),
+            **problems(413, 422, 429, described=_INVALID_TOKEN),
+        },
+    )
+    async def reset_password(
+        self,
+        data: JSONBody[PasswordReset],
+        accounts: NamedDependency[AccountService],
+        passwords: NamedDependency[PasswordHashing],
+    ) -> Response[None]:
+        """Set a new password with the token from the reset email (single use). Every session of the user and every
+        other reset token end, and access tokens issued before now are refused. Unknown, used or expired token: 400
+        ``invalid_token``."""
+        await accounts.reset_password(data, passwords)
+        return Response(None, status_code=HTTP_204_NO_CONTENT)

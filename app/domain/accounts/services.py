@@ -10,16 +10,19 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from advanced_alchemy.exceptions import IntegrityError
 from advanced_alchemy.filters import OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import DateTime, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.auth import Principal
+from app.core.email_address import plain_email
 from app.core.errors import AuthenticationFailed, Conflict, NotFound, is_unique_violation
 from app.core.pagination import Page, PageParams
 from app.core.security import PasswordHashing, hash_refresh_token, new_refresh_token
 from app.db.prepared import Prepared
 from app.db.services import Service
 from app.domain.accounts.models import (
+    EMAIL_VERIFICATION,
+    AccountEmail,
     RefreshToken,
     RefreshTokenFamily,
     Role,
@@ -32,12 +35,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from sqlalchemy.engine import CursorResult
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = (
     "DEFAULT_ROLE",
     "IssuedRefreshToken",
     "SessionService",
     "UserService",
+    "queue_verification_email",
     "to_user_read",
 )
 
@@ -48,7 +53,15 @@ _PRINCIPAL: Final = Prepared(
     select(User.email, Role.name.label("role"), Role.permissions)
     .outerjoin(user_roles, user_roles.c.user_id == User.id)
     .outerjoin(Role, Role.name == user_roles.c.role_name)
-    .where(User.id == bindparam("user_id"), User.is_active.is_(True))
+    .where(
+        User.id == bindparam("user_id"),
+        User.is_active.is_(True),
+        # A token issued before the last password change is refused (contract §2).
+        or_(
+            User.password_changed_at.is_(None),
+            User.password_changed_at <= bindparam("issued_at", type_=DateTime(timezone=True)),
+        ),
+    )
 )
 
 
@@ -60,11 +73,17 @@ def _permissions_of(roles: Iterable[Role]) -> list[str]:
     return sorted({permission for role in roles for permission in role.permissions})
 
 
+async def queue_verification_email(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Put a verification email for ``user_id`` in the outbox (part of the caller's transaction; no commit)."""
+    await session.execute(insert(AccountEmail).values(kind=EMAIL_VERIFICATION, user_id=user_id))
+
+
 def to_user_read(user: User) -> UserRead:
     """The public shape of a user (its ``roles`` must be loaded)."""
     return UserRead(
         id=user.id,
         email=user.email,
+        email_verified=user.email_verified,
         full_name=user.full_name,
         is_active=user.is_active,
         roles=[role.name for role in user.roles],
@@ -84,11 +103,12 @@ class UserService(Service[User]):
 
     async def register(self, data: Registration, passwords: PasswordHashing) -> UserRead:
         """Create a customer account. A concurrent registration of the same email loses on the unique index → 409."""
+        email = plain_email(data.email)
         password_hash = await passwords.hash(data.password)
         try:
             user = await self.repository.add(
                 User(
-                    email=data.email.strip().lower(),
+                    email=email,
                     full_name=data.full_name,
                     password_hash=password_hash,
                 )
@@ -99,6 +119,7 @@ class UserService(Service[User]):
             raise
         user_id = user.id  # read before commit: a session that expires on commit would reload it outside greenlet
         await self._set_roles(user_id, [DEFAULT_ROLE])
+        await queue_verification_email(self.session, user_id)  # sent by the worker once this commits
         await self.session.commit()
         return await self.read(user_id)
 
@@ -112,9 +133,11 @@ class UserService(Service[User]):
         full_name: str | None,
     ) -> UserRead:
         """Create (or, for an existing email, update password and roles of) a user: bootstraps admins from the CLI."""
-        password_hash = await passwords.hash(password)
         email = email.strip().lower()
         existing = await self.repository.get_one_or_none(User.email == email)
+        if existing is None:
+            email = plain_email(email)  # an existing row keeps its address (it predates the rule), a new one may not
+        password_hash = await passwords.hash(password)
         if existing is None:
             existing = await self.repository.add(User(email=email, full_name=full_name, password_hash=password_hash))
         else:
@@ -177,13 +200,14 @@ class UserService(Service[User]):
         self.session.expire(user)
         return await self.read(user_id)
 
-    async def load_principal(self, user_id: uuid.UUID) -> Principal | None:
-        """The caller behind an access token, or None if the account is gone or inactive.
+    async def load_principal(self, user_id: uuid.UUID, *, issued_at: datetime) -> Principal | None:
+        """The caller behind an access token issued at ``issued_at``, or None if the account is gone or inactive, or
+        its password changed after the token was issued.
 
         Runs on every authenticated request, so it is one prepared statement (the user's row joined to their roles),
         not an ORM query.
         """
-        rows = await _PRINCIPAL.fetch(self.direct, user_id=user_id)
+        rows = await _PRINCIPAL.fetch(self.direct, user_id=user_id, issued_at=issued_at)
         if not rows:
             return None
         roles = tuple(sorted(row["role"] for row in rows if row["role"]))
@@ -217,7 +241,10 @@ class SessionService(Service[RefreshTokenFamily]):
 
     repository_type = Repo
 
-    async def start(self, user_id: uuid.UUID, user_agent: str | None, ttl: timedelta) -> IssuedRefreshToken:
+    async def start(
+        self, user_id: uuid.UUID, user_agent: str | None, ttl: timedelta, *, max_age: timedelta
+    ) -> IssuedRefreshToken:
+        """A new session (family); its tokens never outlive ``max_age`` (``REFRESH_SESSION_MAX_AGE``) from now."""
         now = _now()
         family = await self.repository.add(
             RefreshTokenFamily(
@@ -225,15 +252,19 @@ class SessionService(Service[RefreshTokenFamily]):
                 user_agent=(user_agent or None) and user_agent[:512],
                 created_at=now,
                 last_used_at=now,
-                expires_at=now + ttl,
+                expires_at=now + min(ttl, max_age),
             )
         )
-        issued = await self._issue(family.id, user_id, now, ttl)
+        issued = await self._issue(family.id, user_id, now, min(ttl, max_age))
         await self.session.commit()
         return issued
 
-    async def rotate(self, presented: str, ttl: timedelta) -> IssuedRefreshToken:
+    async def rotate(self, presented: str, ttl: timedelta, *, max_age: timedelta) -> IssuedRefreshToken:
         """Exchange a refresh token for a new one in the same family.
+
+        A family ends ``max_age`` after its login however often it is rotated (30 days by default): each new token
+        expires at the earlier of ``now + ttl`` and that end, and a token presented after it is refused, so a stolen
+        cookie that is refreshed every day still dies with its session.
 
         The race between two refreshes of one token is decided by a conditional ``UPDATE … WHERE rotated_at IS NULL``:
         PostgreSQL's row lock makes the second wait for the first, then re-check the condition and match nothing. The
@@ -272,6 +303,7 @@ class SessionService(Service[RefreshTokenFamily]):
                 select(
                     RefreshTokenFamily.user_id,
                     RefreshTokenFamily.revoked_at,
+                    RefreshTokenFamily.created_at,
                     User.is_active,
                 )
                 .join(User, User.id == RefreshTokenFamily.user_id)
@@ -282,10 +314,11 @@ class SessionService(Service[RefreshTokenFamily]):
         if family.revoked_at is not None or not family.is_active:
             await session.rollback()
             raise AuthenticationFailed("session_revoked", "This session has been revoked")
-        if expires_at <= now:
+        session_ends = family.created_at + max_age
+        if expires_at <= now or session_ends <= now:
             await session.rollback()
             raise AuthenticationFailed("refresh_token_expired", "Refresh token expired; log in again")
-        issued = await self._issue(family_id, family.user_id, now, ttl)
+        issued = await self._issue(family_id, family.user_id, now, min(ttl, session_ends - now))
         await session.execute(
             update(RefreshTokenFamily)
             .where(RefreshTokenFamily.id == family_id)
@@ -346,9 +379,41 @@ class SessionService(Service[RefreshTokenFamily]):
                 raise NotFound("Session")
         await self.session.commit()
 
-    async def revoke_all(self, user_id: uuid.UUID, *, reason: str) -> None:
-        """Revoke every session of a user (no commit: part of the caller's transaction)."""
-        await self._revoke(RefreshTokenFamily.user_id == user_id, _now(), reason=reason)
+    async def revoke_all(self, user_id: uuid.UUID, *, reason: str, except_session: uuid.UUID | None = None) -> None:
+        """Revoke every session of a user but ``except_session`` (no commit: part of the caller's transaction)."""
+        condition = RefreshTokenFamily.user_id == user_id
+        if except_session is not None:
+            condition &= RefreshTokenFamily.id != except_session
+        await self._revoke(condition, _now(), reason=reason)
+
+    async def purge_ended(self, *, limit: int) -> tuple[int, int]:
+        """Delete at most ``limit`` ended sessions and ``limit`` expired tokens, in one transaction (committed).
+
+        Ended: revoked, or past the expiry of its newest token; its tokens go with it (ON DELETE CASCADE). A live
+        session's rotated tokens are kept until they expire, so replaying one is still detected as reuse until
+        then; after that it is an unknown token (401 all the same). Returns (sessions, tokens) deleted; the caller
+        repeats while a batch comes back full, so each transaction stays short (locks, WAL) whatever the backlog.
+        """
+        now = _now()
+        sessions = await self.session.execute(
+            delete(RefreshTokenFamily).where(
+                RefreshTokenFamily.id.in_(
+                    select(RefreshTokenFamily.id)
+                    .where(or_(RefreshTokenFamily.revoked_at.is_not(None), RefreshTokenFamily.expires_at <= now))
+                    .limit(limit)
+                )
+            )
+        )
+        tokens = await self.session.execute(
+            delete(RefreshToken).where(
+                RefreshToken.id.in_(select(RefreshToken.id).where(RefreshToken.expires_at <= now).limit(limit))
+            )
+        )
+        await self.session.commit()
+        return (
+            int(cast("CursorResult[Any]", sessions).rowcount or 0),
+            int(cast("CursorResult[Any]", tokens).rowcount or 0),
+        )
 
     async def _revoke(self, condition: object, now: datetime, *, reason: str) -> int:
         result = await self.session.execute(

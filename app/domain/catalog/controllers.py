@@ -77,7 +77,9 @@ class ProductController(Controller):
             # The codec comes from app state, not DI: a second dependency would make Litestar resolve the two in a
             # task group on every request of this hot route.
             claims = authenticate(authorization, request.app.state.tokens)
-            principal = await UserService(session=products.session).load_principal(claims.user_id)
+            principal = await UserService(session=products.session).load_principal(
+                claims.user_id, issued_at=claims.issued_at
+            )
             if principal is None:
                 raise AuthenticationFailed("invalid_token", "The account no longer exists or is deactivated")
             request.scope["user"] = principal  # for the access log's user id

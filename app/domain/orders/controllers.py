@@ -12,8 +12,9 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from app.core.auth import Principal, requires_permission
+from app.core.errors import FieldError, InvalidRequest
 from app.core.openapi import problems
-from app.core.pagination import Page, PageNumber, PageParams, PerPage
+from app.core.pagination import MAX_PER_PAGE, CursorPage, Page, PageParams
 from app.core.permissions import ORDERS_MANAGE
 from app.domain.orders.schemas import OrderCreate, OrderEventRead, OrderRead, StatusChange
 from app.domain.orders.services import EventSettler, OrderService
@@ -31,6 +32,27 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 StatusFilter = Annotated[OrderStatus | None, QueryParameter(description="Only orders in this status.")]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        description=(
+            "Page by cursor instead of by number: empty for the first page, then the previous page's `next_cursor`. "
+            "The response is then `{items, per_page, next_cursor}` (no total; `next_cursor` is null on the last "
+            "page), every page costs the same however deep, and following the cursors visits each order that "
+            "existed at the first page exactly once. The filters may be repeated or left out, not changed."
+        ),
+    ),
+]
+OptionalPageNumber = Annotated[
+    int | None, QueryParameter(ge=1, le=1_000_000, description="Page number, from 1 (default 1; not with `cursor`).")
+]
+OptionalPerPage = Annotated[
+    int | None,
+    QueryParameter(
+        ge=1, le=MAX_PER_PAGE, description=f"Items per page, 1..{MAX_PER_PAGE} (default 20, or the cursor's)."
+    ),
+]
+OrderList = Page[OrderRead] | CursorPage[OrderRead]
 
 
 class OrderController(Controller):
@@ -66,12 +88,21 @@ class OrderController(Controller):
         self,
         request: Request[Principal, Any, Any],
         orders: NamedDependency[OrderService],
-        page: PageNumber = 1,
-        per_page: PerPage = 20,
+        page: OptionalPageNumber = None,
+        per_page: OptionalPerPage = None,
         status: StatusFilter = None,
-    ) -> Page[OrderRead]:
-        """The caller's orders, newest first."""
-        return await orders.list_orders(PageParams(page, per_page), user_id=request.user.id, status=status)
+        cursor: Cursor = None,
+    ) -> OrderList:
+        """The caller's orders, newest first.
+
+        Without `cursor`: a numbered page, `{items, total, page, per_page, pages}`; a page starting past the
+        10,000th order is 422 `page_too_deep`. With `cursor` (empty for the first page): `{items, per_page,
+        next_cursor}`, no total, any depth; a malformed or tampered cursor is 422 `invalid_cursor`.
+        """
+        if cursor is None:
+            return await orders.list_orders(_numbered(page, per_page), user_id=request.user.id, status=status)
+        _no_page_with(page)
+        return await orders.browse_orders(cursor, per_page, own=True, user_id=request.user.id, status=status)
 
     @get("/{order_id:uuid}", responses=problems(401, 404))
     async def get_order(
@@ -125,10 +156,29 @@ class AdminOrderController(Controller):
     async def list_all_orders(
         self,
         orders: NamedDependency[OrderService],
-        page: PageNumber = 1,
-        per_page: PerPage = 20,
+        page: OptionalPageNumber = None,
+        per_page: OptionalPerPage = None,
         status: StatusFilter = None,
         user_id: Annotated[uuid.UUID | None, QueryParameter(description="Only this user's orders.")] = None,
-    ) -> Page[OrderRead]:
-        """Every user's orders, newest first."""
-        return await orders.list_orders(PageParams(page, per_page), user_id=user_id, status=status)
+        cursor: Cursor = None,
+    ) -> OrderList:
+        """Every user's orders, newest first.
+
+        Without `cursor`: a numbered page, `{items, total, page, per_page, pages}`; a page starting past the
+        10,000th order is 422 `page_too_deep`. With `cursor` (empty for the first page): `{items, per_page,
+        next_cursor}`, no total, any depth; a malformed or tampered cursor is 422 `invalid_cursor`.
+        """
+        if cursor is None:
+            return await orders.list_orders(_numbered(page, per_page), user_id=user_id, status=status)
+        _no_page_with(page)
+        return await orders.browse_orders(cursor, per_page, own=False, user_id=user_id, status=status)
+
+
+def _numbered(page: int | None, per_page: int | None) -> PageParams:
+    """The contract's defaults (page 1 of 20); ``page_too_deep`` past the 10,000th order."""
+    return PageParams(page or 1, per_page or 20)
+
+
+def _no_page_with(page: int | None) -> None:
+    if page is not None:
+        raise InvalidRequest([FieldError(field="page", message="Use either page or cursor, not both")])

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.orders.state_machine import OrderStatus
 
-__all__ = ("IdempotencyKey", "Order", "OrderEvent", "OrderItem")
+__all__ = ("IdempotencyKey", "Order", "OrderCount", "OrderEvent", "OrderItem")
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in OrderStatus)
 
@@ -40,8 +40,10 @@ class Order(UUIDv7AuditBase):
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUSES})", name="status_known"),
         CheckConstraint("total_cents >= 0", name="total_non_negative"),
-        # "My orders, newest first" (optionally by status) and the admin list, newest first.
+        # Every order list, newest first, with each filter: the page is read from the index alone (see
+        # ``OrderService.list_orders``). Built CONCURRENTLY by its own migration: ix_orders_user_id_status_created_at.
         Index("ix_orders_user_id_created_at", "user_id", "created_at", "id"),
+        Index("ix_orders_user_id_status_created_at", "user_id", "status", "created_at", "id"),
         Index("ix_orders_status_created_at", "status", "created_at", "id"),
         Index("ix_orders_created_at", "created_at", "id"),
         # Orders waiting for payment, oldest first: what the payment-timeout sweep reads (a small index, since
@@ -55,6 +57,24 @@ class Order(UUIDv7AuditBase):
     #: The address as it was when the order was placed (``AddressRead`` shape). advanced-alchemy's ``JsonB``
     #: type fails on SQLAlchemy 2.1 (it calls the removed ``util.portable_instancemethod``), hence plain JSONB.
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class OrderCount(DefaultBase):
+    """How many orders each user has in each status: the exact ``total`` of every order list, without counting.
+
+    Maintained by statement-level triggers on ``orders`` (migration ``0009_order_counts``), in the transaction of the
+    write that changes the orders, whatever wrote them: the API's statements, the seed's COPY, a job, or psql. So it
+    is never stale and never an estimate. Counting instead cost 100-250 ms per list request at a million orders.
+
+    Keyed per user, not one global row per status, so that concurrent orders of different users never wait for each
+    other on a counter row; the admin totals add up one row per user and status (5,000 rows for 1,000 users: ~1 ms).
+    """
+
+    __tablename__ = "order_counts"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    orders: Mapped[int] = mapped_column(BigInteger)
 
 
 class OrderItem(UUIDv7Base):

@@ -146,7 +146,12 @@ async def test_me_with_refresh_token_as_bearer_is_401(
     client: httpx.AsyncClient, make_user, db: AsyncSession, settings
 ) -> None:
     user = await make_user()
-    issued = await SessionService(session=db).start(user.id, None, timedelta(seconds=settings.refresh_token_ttl))
+    issued = await SessionService(session=db).start(
+        user.id,
+        None,
+        timedelta(seconds=settings.refresh_token_ttl),
+        max_age=timedelta(seconds=settings.refresh_session_max_age),
+    )
 
     _assert_rejected(await _me(client, f"Bearer {issued.token}"))
 

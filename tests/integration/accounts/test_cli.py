@@ -33,3 +33,16 @@ async def test_users_create_rejects_a_short_password(settings: Settings, committ
 
     assert result.returncode != 0
     assert "8 to 128" in result.stderr + result.stdout
+
+
+async def test_users_create_refuses_an_address_that_is_not_one_plain_address(
+    settings: Settings, committed_client: httpx.AsyncClient
+) -> None:
+    result = await _users_create(settings, "--email", "Root <root@example.com>", "--password", "root-password-1")
+
+    assert result.returncode != 0
+    assert "--email" in result.stderr + result.stdout
+    login = await committed_client.post(
+        "/auth/login", json={"email": "root@example.com", "password": "root-password-1"}
+    )
+    assert login.status_code == 401

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.domain.accounts.models import User
 
-USER_FIELDS = {"id", "email", "full_name", "is_active", "roles", "permissions", "created_at"}
+USER_FIELDS = {"id", "email", "email_verified", "full_name", "is_active", "roles", "permissions", "created_at"}
 
 
 def _email(prefix: str = "ada") -> str:
@@ -33,6 +33,7 @@ async def test_register_returns_201_customer_without_password_fields(client: htt
     assert body["email"] == email
     assert body["full_name"] == "Ada Lovelace"
     assert body["is_active"] is True
+    assert body["email_verified"] is False
     assert body["roles"] == ["customer"]
     assert body["permissions"] == []
     assert body["created_at"].endswith(("Z", "+00:00"))

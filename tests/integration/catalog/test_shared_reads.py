@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.config import Settings
 from app.db.prepared import DirectPool, Prepared
 from app.domain.catalog.models import Product
 from tests.support import ProductMaker
@@ -19,8 +20,8 @@ _SLOW_STOCK = Prepared(text("SELECT p.stock FROM products AS p, pg_sleep(1.5) WH
 
 
 @pytest.fixture
-async def pool(database_url: str, committed_db: None) -> AsyncIterator[DirectPool]:
-    direct = DirectPool(database_url, size=3)
+async def pool(database_url: str, settings: Settings, committed_db: None) -> AsyncIterator[DirectPool]:
+    direct = DirectPool(database_url, size=3, pool_mode=settings.db_pool_mode)
     await direct.open()
     yield direct
     await direct.close()

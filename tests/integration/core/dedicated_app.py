@@ -32,6 +32,7 @@ def dedicated_settings(base: Settings, **env: str) -> Settings:
             "LOG_LEVEL": base.log_level,
             "EMAIL_BACKEND": "console",
             "DB_POOL_SIZE": "2",
+            "DB_POOL_MODE": base.db_pool_mode,
             **env,
         }
     )

@@ -73,6 +73,7 @@ async def _run_child(settings: Settings, requests: list[dict[str, Any]]) -> list
         "LOG_LEVEL": "INFO",
         "EMAIL_BACKEND": "console",
         "RATE_LIMIT_AUTH": "100000/minute",
+        "DB_POOL_MODE": settings.db_pool_mode,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -34,7 +34,7 @@ async def test_migrations_seed_the_three_roles_with_their_permissions(engine: As
         rows = (await conn.execute(text("SELECT name, permissions FROM roles ORDER BY name"))).all()
 
     assert {name: sorted(perms) for name, perms in rows} == {
-        "admin": ["orders:manage", "products:manage", "users:manage"],
+        "admin": ["orders:manage", "products:manage", "users:manage", "webhooks:manage"],
         "customer": [],
         "staff": ["orders:manage", "products:manage"],
     }

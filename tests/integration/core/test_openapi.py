@@ -31,6 +31,14 @@ PROTECTED = {
     ("delete", "/auth/sessions/{session_id}"),
     ("get", "/admin/users"),
     ("patch", "/admin/users/{user_id}"),
+    ("get", "/admin/webhooks"),
+    ("post", "/admin/webhooks"),
+    ("get", "/admin/webhooks/{endpoint_id}"),
+    ("patch", "/admin/webhooks/{endpoint_id}"),
+    ("delete", "/admin/webhooks/{endpoint_id}"),
+    ("post", "/admin/webhooks/{endpoint_id}/rotate-secret"),
+    ("get", "/admin/webhooks/{endpoint_id}/deliveries"),
+    ("post", "/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
 }
 
 

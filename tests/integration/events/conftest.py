@@ -39,6 +39,16 @@ class Mailbox:
     messages: list[EmailMessage] = field(default_factory=list)
     fail_next: int = 0
     attempts: int = 0
+    #: Seconds each DATA command takes before it is answered (a slow mail server).
+    delay: float = 0.0
+
+    async def wait_for_attempt(self, *, within: float = 15.0) -> None:
+        """Until a DATA command has come in (with ``delay``, it is then still being answered)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while self.attempts == 0:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("no email was attempted")
+            await asyncio.sleep(0.05)
 
     async def wait_for(self, count: int, *, within: float = 15.0) -> list[EmailMessage]:
         deadline = asyncio.get_running_loop().time() + within
@@ -55,6 +65,8 @@ class _Handler:
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         self.mailbox.attempts += 1
+        if self.mailbox.delay:
+            await asyncio.sleep(self.mailbox.delay)
         if self.mailbox.fail_next > 0:
             self.mailbox.fail_next -= 1
             return "451 4.3.0 Temporary failure, try again later"

@@ -28,7 +28,7 @@ TTL = 1800
 async def sweepers(settings: Settings, committed_db: None) -> AsyncIterator[list[OrderService]]:
     """Four sweepers, each on its own pool as four worker processes would be."""
     assert settings.database_url is not None
-    pools = [DirectPool(settings.database_url, size=2) for _ in range(4)]
+    pools = [DirectPool(settings.database_url, size=2, pool_mode=settings.db_pool_mode) for _ in range(4)]
     for pool in pools:
         await pool.open()
     yield [OrderService(async_sessionmaker(), direct=pool) for pool in pools]

@@ -1,0 +1,244 @@
+"""Webhook throughput, and what webhooks cost the other event paths.
+
+Starts real processes (one uvicorn API, one ``litestar workers run``), an in-process SMTP server and an in-process
+HTTP receiver on 127.0.0.1. Places ``--orders`` orders twice: first with no webhook endpoint, then with
+``--endpoints`` endpoints subscribed (each order event is then also sent ``--endpoints`` times). For both rounds it
+prints the median and p99 of ``POST /orders`` → WebSocket event and → confirmation email accepted by SMTP; for the
+second, how many deliveries per second reached the receiver (first to last). Needs a migrated, empty database and a
+Redis database it may flush.
+
+    uv run python -m tests.benchmarks.webhook_throughput \\
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/orders_webhooks \\
+        --redis-url redis://127.0.0.1:6379/9 --orders 1000 --endpoints 10
+
+Not a test: timings depend on the machine (and on what else runs on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email
+import email.policy
+import os
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import msgspec
+from aiosmtpd.controller import Controller
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.config import PROJECT_ROOT, Settings
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+
+SECRET = "webhook-benchmark-secret-0123456789abcdef0123456789"
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        arrived = time.perf_counter()
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        for word in text.split():
+            if word.count("-") == 4 and len(word) == 36:
+                self.arrivals.setdefault(word, arrived)
+                break
+        return "250 OK"
+
+
+@dataclass
+class _Receiver:
+    """A minimal HTTP/1.1 server that answers 204 to every POST and records when each arrived."""
+
+    arrivals: list[float] = field(default_factory=list)
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ValueError):
+            while await reader.readline():
+                length = 0
+                while (header := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = header.decode().partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                self.arrivals.append(time.perf_counter())
+                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        writer.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _services(args: argparse.Namespace, smtp_port: int, api_port: int) -> AsyncIterator[None]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "JWT_SECRET": SECRET,
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_TLS": "none",
+        "LOG_LEVEL": "WARNING",
+        "LITESTAR_APP": "app.main:app",
+        "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
+        "WEBHOOK_ALLOW_INSECURE": "true",
+    }
+    api = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(api_port), "--no-access-log"]
+    worker = [sys.executable, "-m", "litestar", "workers", "run"]
+    processes = [
+        await asyncio.create_subprocess_exec(*command, cwd=PROJECT_ROOT, env=env, stdout=asyncio.subprocess.DEVNULL)
+        for command in (api, worker)
+    ]
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(150):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"http://127.0.0.1:{api_port}/ready")).status_code == 200:
+                        break
+                await asyncio.sleep(0.2)
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            await process.wait()
+
+
+async def _receive(socket: ClientConnection, arrivals: dict[str, float]) -> None:
+    with contextlib.suppress(Exception):
+        async for frame in socket:
+            event = msgspec.json.decode(frame)
+            if event.get("type") == "order_created":
+                arrivals.setdefault(event["order_id"], time.perf_counter())
+
+
+def _summary(name: str, latencies: list[float]) -> str:
+    if not latencies:
+        return f"{name}: nothing arrived"
+    ms = sorted(1000 * x for x in latencies)
+    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+    return f"{name}: n={len(ms)} median={statistics.median(ms):.1f} ms p99={p99:.1f} ms max={ms[-1]:.1f} ms"
+
+
+async def _round(
+    http: httpx.AsyncClient, args: argparse.Namespace, body: dict[str, Any], headers: dict[str, str],
+    ws_arrivals: dict[str, float], inbox: _Inbox, expected_deliveries: int, receiver: _Receiver,
+) -> tuple[list[float], list[float]]:  # fmt: skip
+    """Place the orders; wait for their events, emails and deliveries; return (WebSocket, email) latencies."""
+    ws_arrivals.clear()
+    inbox.arrivals.clear()
+    sent: dict[str, float] = {}
+    for _ in range(args.orders):
+        started = time.perf_counter()
+        response = await http.post("/orders", json=body, headers=headers)
+        response.raise_for_status()
+        sent[response.json()["id"]] = started
+        await asyncio.sleep(args.interval)
+    deadline = time.monotonic() + args.drain_timeout
+    while time.monotonic() < deadline:
+        if (
+            len(inbox.arrivals) >= args.orders
+            and len(ws_arrivals) >= args.orders
+            and len(receiver.arrivals) >= expected_deliveries
+        ):
+            break
+        await asyncio.sleep(0.1)
+    ws = [ws_arrivals[o] - t for o, t in sent.items() if o in ws_arrivals]
+    mail = [inbox.arrivals[o] - t for o, t in sent.items() if o in inbox.arrivals]
+    return ws, mail
+
+
+async def main(args: argparse.Namespace) -> None:
+    await Redis.from_url(args.redis_url).flushdb()
+    settings = Settings.from_env({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "JWT_SECRET": SECRET})
+    engine = create_async_engine(args.database_url)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        customer = await UserMaker(session)()
+        admin = await UserMaker(session)(roles=("admin",))
+        address = await AddressMaker(session)(customer)
+        product = await ProductMaker(session)(stock=10_000_000)
+    await engine.dispose()
+    tokens = AuthHeaders.for_settings(settings)
+    customer_headers, admin_headers = tokens(customer), tokens(admin)
+    inbox = _Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    receiver = _Receiver()
+    receiver_port = _free_port()
+    receiver_server = await asyncio.start_server(receiver.handle, "127.0.0.1", receiver_port)
+    api_port = _free_port()
+    base, ws_base = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{api_port}"
+    token = customer_headers["Authorization"].removeprefix("Bearer ")
+    body = {"items": [{"product_id": str(product.id), "quantity": 1}], "shipping_address_id": str(address.id)}
+    try:
+        async with _services(args, smtp.port, api_port), httpx.AsyncClient(base_url=base, timeout=30) as http:
+            socket = await connect(f"{ws_base}/ws/orders?token={token}")
+            ws_arrivals: dict[str, float] = {}
+            reader = asyncio.create_task(_receive(socket, ws_arrivals))
+            await http.post("/orders", json=body, headers=customer_headers)  # warm up every path once
+            await asyncio.sleep(2)
+
+            ws_before, mail_before = await _round(http, args, body, customer_headers, ws_arrivals, inbox, 0, receiver)
+            for n in range(args.endpoints):
+                url = f"http://127.0.0.1:{receiver_port}/hook/{n}"
+                response = await http.post("/admin/webhooks", json={"url": url}, headers=admin_headers)
+                response.raise_for_status()
+            expected = args.orders * args.endpoints
+            ws_after, mail_after = await _round(
+                http, args, body, customer_headers, ws_arrivals, inbox, expected, receiver
+            )
+            await socket.close()
+            await reader
+        print(f"orders per round: {args.orders}, one every {args.interval * 1000:.0f} ms (+ request time)")
+        print("without webhooks:")
+        print("  " + _summary("POST /orders -> WebSocket", ws_before))
+        print("  " + _summary("POST /orders -> email", mail_before))
+        print(f"with {args.endpoints} endpoints subscribed:")
+        print("  " + _summary("POST /orders -> WebSocket", ws_after))
+        print("  " + _summary("POST /orders -> email", mail_after))
+        got = receiver.arrivals
+        if len(got) > 1:
+            span = got[-1] - got[0]
+            print(f"  deliveries received: {len(got)} of {expected} in {span:.1f} s: {len(got) / span:.0f} per second")
+        for name, before, after in (("WebSocket", ws_before, ws_after), ("email", mail_before, mail_after)):
+            if before and after:
+                change = statistics.median(after) / statistics.median(before) - 1
+                print(f"  median {name} latency with webhooks: {change:+.0%} (goal: within +20 %)")
+    finally:
+        receiver_server.close()
+        for writer in receiver.writers:
+            writer.close()
+        await asyncio.sleep(0.1)
+        smtp.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--endpoints", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=0.01, help="seconds between orders")
+    parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for everything to arrive")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,260 @@
+"""Graceful shutdown (CONTRACT §8, §7a): real uvicorn and SAQ worker processes, real SIGTERM.
+
+Each test starts its own process against the session's PostgreSQL and Redis, sends it SIGTERM and watches what a
+client sees: ``/ready`` 503 at once, everything else still served during the drain (with ``Connection: close``), the
+request in flight finished, sockets closed with 1012, exit status 0; and the worker finishing its running email job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from app.config import PROJECT_ROOT, Settings
+from app.domain.orders.models import OrderEvent
+from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, free_port
+from tests.integration.orders.conftest import Shopper, place
+from tests.support import ProductMaker
+
+pytestmark = pytest.mark.slow
+
+#: The default: long enough to tell "during the drain" from "after it" on a loaded machine.
+DRAIN_SECONDS = 5
+
+Spawn = Callable[..., Awaitable["Server"]]
+
+
+class Server:
+    def __init__(self, process: asyncio.subprocess.Process, base: str) -> None:
+        self.process = process
+        self.base = base
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    async def exit_status(self, within: float = DRAIN_SECONDS + 10) -> int:
+        return await asyncio.wait_for(self.process.wait(), within)
+
+    async def draining(self, within: float = DRAIN_SECONDS) -> None:
+        """Wait until ``/ready`` says so (on a fresh connection): SIGTERM has been handled."""
+        deadline = asyncio.get_running_loop().time() + within
+        async with httpx.AsyncClient(base_url=self.base) as fresh:
+            while (await fresh.get("/ready", headers={"connection": "close"})).status_code != 503:
+                assert asyncio.get_running_loop().time() < deadline, "the drain did not start"
+                await asyncio.sleep(0.05)
+
+    async def stopped_listening(self, within: float = DRAIN_SECONDS + 10) -> None:
+        """Wait until a new connection is refused: the drain is over and uvicorn's own shutdown has begun."""
+        deadline = asyncio.get_running_loop().time() + within
+        async with httpx.AsyncClient(base_url=self.base) as fresh:
+            while True:
+                try:
+                    await fresh.get("/health", headers={"connection": "close"})
+                except httpx.ConnectError:
+                    return
+                assert asyncio.get_running_loop().time() < deadline, "the server kept listening"
+                await asyncio.sleep(0.1)
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "JWT_SECRET": settings.jwt_secret,
+        "EMAIL_BACKEND": "console",
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_SIZE": "3",
+        "DB_DIRECT_POOL_SIZE": "2",
+        "LITESTAR_APP": "app.main:app",
+        "SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        **extra,
+    }
+
+
+@pytest.fixture
+async def spawn(settings: Settings, tmp_path: Path, committed_db: None) -> AsyncIterator[Spawn]:
+    """Start ``uvicorn app.main:app [args]`` on a free port and wait until it is ready."""
+    started: list[asyncio.subprocess.Process] = []
+    log = (tmp_path / "server.log").open("wb")
+
+    async def start(*args: str) -> Server:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log", *args,
+            cwd=PROJECT_ROOT, env=_env(settings), stdout=log, stderr=log,
+        )  # fmt: skip
+        started.append(process)
+        server = Server(process, f"http://127.0.0.1:{port}")
+        await _wait_ready(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        log.close()
+
+
+async def _wait_ready(server: Server, within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        while True:
+            if server.process.returncode is not None:
+                raise AssertionError(f"{server.base} exited with {server.process.returncode}")
+            try:
+                if (await client.get("/ready")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, f"{server.base} did not become ready"
+            await asyncio.sleep(0.2)
+
+
+async def test_ready_answers_503_at_once_after_sigterm_naming_the_shutdown(spawn: Spawn) -> None:
+    server = await spawn()
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        server.terminate()
+        ready = await client.get("/ready")
+
+    assert ready.status_code == 503
+    assert ready.json()["detail"] == "Not ready: process shutting down"
+    assert await server.exit_status() == 0
+
+
+async def test_during_the_drain_other_routes_are_served_and_close_their_connection(
+    spawn: Spawn, products: ProductMaker
+) -> None:
+    product = await products(stock=1)
+    server = await spawn()
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        assert (await client.get("/health")).status_code == 200  # leaves an idle keep-alive connection
+        server.terminate()
+        await server.draining()
+        health = await client.get("/health")  # on that idle connection, during the drain
+        read = await client.get(f"/products/{product.id}")
+
+    assert (health.status_code, health.headers["connection"]) == (200, "close")
+    assert (read.status_code, read.headers["connection"]) == (200, "close")
+    assert await server.exit_status() == 0
+
+
+async def test_a_request_in_flight_when_the_drain_ends_completes(
+    spawn: Spawn, alice: Shopper, products: ProductMaker
+) -> None:
+    product = await products(stock=1)
+    server = await spawn()
+    body = httpx.Request("POST", "/", json=alice.order((product, 1))).content
+    rest_may_go = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await rest_may_go.wait()
+        yield body[10:]
+
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
+        placing = asyncio.create_task(
+            client.post(
+                "/orders",
+                content=slow_body(),
+                headers={**alice.headers, "content-type": "application/json"},
+            )
+        )
+        await asyncio.sleep(0.5)  # the request line and headers are in
+        server.terminate()
+        await server.stopped_listening()
+        rest_may_go.set()
+        placed = await placing
+
+    assert placed.status_code == 201
+    assert await server.exit_status() == 0
+
+
+async def test_websockets_are_closed_with_1012_after_the_drain(spawn: Spawn, alice: Shopper) -> None:
+    server = await spawn()
+    url = server.base.replace("http", "ws") + f"/ws/orders?token={bearer(alice.headers)}"
+    async with connect(url) as socket:
+        server.terminate()
+        await socket.send("ping")
+        pong = await asyncio.wait_for(socket.recv(), 5)  # still served during the drain
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), DRAIN_SECONDS + 10)
+
+    assert pong == '{"type":"pong"}'
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1012
+    assert await server.exit_status() == 0
+
+
+async def test_under_several_workers_sigterm_to_the_supervisor_drains_each_worker_and_exits_0(spawn: Spawn) -> None:
+    server = await spawn("--workers", "2")
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        server.terminate()
+        # The supervisor forwards SIGTERM at its next 0.5 s tick; from the first 503 on, every worker answers 503.
+        await server.draining()
+        await asyncio.sleep(0.2)
+        answers = [await client.get("/ready", headers={"connection": "close"}) for _ in range(6)]
+        health = await client.get("/health")
+
+    assert {a.status_code for a in answers} == {503}
+    assert health.status_code == 200
+    assert await server.exit_status() == 0
+
+
+async def test_worker_finishes_the_running_email_job_on_sigterm_and_the_email_arrives_once(
+    settings: Settings,
+    tmp_path: Path,
+    smtp_server: SMTPServer,
+    mailbox: Mailbox,
+    committed_client: httpx.AsyncClient,
+    session: AsyncSession,
+    alice: Shopper,
+    products: ProductMaker,
+) -> None:
+    mailbox.delay = 2.0  # the SMTP server takes its time: the job is mid-send when SIGTERM arrives
+    env = _env(
+        settings,
+        EMAIL_BACKEND="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port),
+        SMTP_TLS="none",
+        WORKER_SHUTDOWN_GRACE_SECONDS="10",
+    )
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "litestar", "workers", "run",
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+            product = await products(stock=1)
+            order_id = (await place(committed_client, alice, (product, 1))).json()["id"]
+            await mailbox.wait_for_attempt(within=30)
+            worker.send_signal(signal.SIGTERM)
+            status = await asyncio.wait_for(worker.wait(), 20)
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+
+    emailed_at = await session.scalar(select(OrderEvent.emailed_at).where(OrderEvent.order_id == uuid.UUID(order_id)))
+    assert status == 0
+    assert mailbox.attempts == 1
+    assert [m["To"] for m in mailbox.messages] == [alice.user.email]
+    assert emailed_at is not None  # marked: no later job sends it again
