@@ -68,6 +68,7 @@ from app.domain.webhooks.controllers import WebhookController
 from app.domain.webhooks.targets import TargetPolicy
 from app.events.live_docs import live_feed_description, live_feed_schemas
 from app.events.setup import build_event_components
+from app.events.webhook_docs import webhook_description, webhook_schemas
 from app.events.worker import without_heartbeat_threads
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ def create_app(
         exception_handlers=exception_handlers(),
         stores={AUTH_RATE_LIMIT_STORE: FailOpenRedisStore(redis, namespace="ratelimit")},
         lifespan=[connections_lifespan, events.lifespan, shutdown.lifespan],
-        openapi_config=openapi_config(_version(), sections=[live_feed_description()]),
+        openapi_config=openapi_config(_version(), sections=[live_feed_description(), webhook_description(settings)]),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins
         else None,
@@ -254,7 +255,8 @@ def create_app(
     app.state.outbox = events.dispatcher
     app.state.shutdown = shutdown
     without_heartbeat_threads(events.saq_plugin)
-    add_component_schemas(app.openapi_schema, live_feed_schemas())  # builds the document now (about 30 ms)
+    # Builds the document now (about 30 ms); the WebSocket and webhook messages become component schemas.
+    add_component_schemas(app.openapi_schema, {**live_feed_schemas(), **webhook_schemas()})
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.
     app.asgi_handler = RequestContextMiddleware(shutdown.middleware(app.asgi_handler))
     return app

@@ -12,7 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, cast
 
 from alembic import context
-from sqlalchemy import pool, text
+from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 from app.models import metadata
@@ -60,10 +60,16 @@ async def run_migrations_online() -> None:
         section["sqlalchemy.url"] = config.db_url
         engine = async_engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
     connectable = cast("AsyncEngine", engine)
-    async with connectable.connect() as lock, lock.begin():
-        await lock.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-        async with connectable.connect() as connection:
-            await connection.run_sync(do_run_migrations)
+    async with connectable.connect() as lock:
+        # Sent as one simple-protocol query: a prepared statement's portal would stay open with its snapshot until the
+        # transaction ends, and CREATE INDEX CONCURRENTLY waits for every transaction that holds a snapshot.
+        holder = (await lock.get_raw_connection()).driver_connection
+        await holder.execute(f"BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+        try:
+            async with connectable.connect() as connection:
+                await connection.run_sync(do_run_migrations)
+        finally:
+            await holder.execute("ROLLBACK")
     await connectable.dispose()
 
 

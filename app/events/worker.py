@@ -40,7 +40,7 @@ from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.payment_timeout import PaymentTimeoutLoop
 from app.events.templates import EmailLine, OrderEmail, render_order_email
-from app.events.webhooks import WebhookWorker
+from app.events.webhooks import WebhookProcess, WebhookWorker, webhook_runner
 
 __all__ = (
     "QUEUE_NAME",
@@ -75,7 +75,7 @@ class WorkerResources:
     pool: DirectPool
     dispatch_loop: DispatchLoop | None = field(default=None)
     payment_timeouts: PaymentTimeoutLoop | None = field(default=None)
-    webhooks: WebhookWorker | None = field(default=None)
+    webhooks: WebhookWorker | WebhookProcess | None = field(default=None)
 
 
 # --------------------------------------------------------------------------------------------------------- jobs
@@ -242,7 +242,7 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
                 interval=settings.payment_expiry_interval,
             )
             resources.payment_timeouts.start()
-        resources.webhooks = WebhookWorker(settings)
+        resources.webhooks = webhook_runner(settings)
         await resources.webhooks.start()
         logger.info("worker_started", queue=QUEUE_NAME, in_process=settings.worker_in_process)
 

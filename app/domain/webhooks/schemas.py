@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
+
+from app.domain.orders.events import OrderEventRead
 
 __all__ = (
     "EVENT_TYPES",
@@ -16,6 +18,7 @@ __all__ = (
     "EndpointUpdate",
     "EndpointWithSecret",
     "EventType",
+    "WebhookHeaders",
     "WebhookMessage",
 )
 
@@ -95,6 +98,41 @@ class DeliveryRead(msgspec.Struct):
 class WebhookMessage(msgspec.Struct):
     """The body POSTed to a receiver: ``data`` is the event exactly as WebSocket listeners get it."""
 
-    type: str
-    timestamp: datetime
-    data: Any
+    type: Annotated[EventType, msgspec.Meta(description="The event's type (the same as `data.type`).")]
+    timestamp: Annotated[datetime, msgspec.Meta(description="When the event happened (the same as `data.at`).")]
+    data: OrderEventRead
+
+
+#: ``v1,<base64 HMAC-SHA256>``; two of them, space-separated, while a rotated-out secret is still valid.
+_SIGNATURES: Final = r"^v1,[A-Za-z0-9+/]{43}=( v1,[A-Za-z0-9+/]{43}=)?$"
+
+
+class WebhookHeaders(msgspec.Struct, rename="kebab"):
+    """The Standard Webhooks headers of every webhook request (besides ``content-type: application/json``)."""
+
+    webhook_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The delivery's id: the same on every retry and redelivery of one event to one endpoint. "
+            "De-duplicate on it.",
+            examples=["3f2b8c1e-4f5a-4c2e-9a7d-0b1c2d3e4f50"],
+        ),
+    ]
+    webhook_timestamp: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^[0-9]{1,19}$",
+            description="Unix seconds when this attempt was signed (refuse messages too far from your clock).",
+            examples=["1796300000"],
+        ),
+    ]
+    webhook_signature: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=_SIGNATURES,
+            description="`v1,` + base64(HMAC-SHA256(base64-decoded secret after `whsec_`, "
+            "`{webhook-id}.{webhook-timestamp}.{raw body}`)). For 24 h after a secret rotation, two signatures "
+            "separated by a space, one per secret: accept the message if any one matches.",
+            examples=["v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="],
+        ),
+    ]

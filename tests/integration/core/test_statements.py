@@ -2,8 +2,8 @@
 
 Preparing parses, resolves every table, column, function and type, and plans, without running anything: a column
 renamed in a migration (or a typo in a ``text()`` statement) fails here, in CI, instead of on the first request that
-runs the statement. The statements are found, not listed: every module-level :class:`~app.db.prepared.Prepared` and
-SQLAlchemy statement in ``app``, and every variant of the cached statement builders (``_orders_query`` and co.).
+runs the statement. The statements are found, not listed: every module-level :class:`~app.db.prepared.Prepared`,
+SQLAlchemy statement and plain-SQL string in ``app``, and every variant of the cached statement builders.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import importlib
 import inspect
 import itertools
 import pkgutil
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,8 @@ from app.db.prepared import Prepared
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 #: Development-only modules that start servers or need a display: they hold no statements.
 _SKIPPED = ("app.dev",)
+#: A module-level string that is a statement (the webhook queue keeps its statements as plain SQL).
+_PLAIN_SQL = re.compile(r"\s*(WITH|SELECT|INSERT|UPDATE|DELETE)\s", re.IGNORECASE)
 
 
 def _modules() -> Iterator[Any]:
@@ -57,6 +60,8 @@ def _statements() -> dict[str, str]:
             where = f"{module.__name__}.{name}"
             if isinstance(value, Prepared):
                 found.setdefault(value.sql, where)
+            elif isinstance(value, str) and _PLAIN_SQL.match(value):
+                found.setdefault(value, where)  # plain SQL with $n parameters, run on a driver connection
             elif isinstance(value, Select | UpdateBase | TextClause):
                 found.setdefault(str(value.compile(dialect=_DIALECT)), where)
             elif isinstance(value, functools._lru_cache_wrapper) and value.__module__ == module.__name__:

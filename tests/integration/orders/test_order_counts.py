@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.core.cursors import CursorCodec
 from app.core.pagination import PageParams
 from app.db.prepared import DirectPool
@@ -103,8 +104,10 @@ async def test_deleting_orders_uncounts_them(db_connection: AsyncConnection) -> 
 
 
 @pytest.fixture
-async def direct_orders(database_url: str, engine: AsyncEngine, committed_db: None) -> AsyncIterator[OrderService]:
-    pool = DirectPool(database_url, size=4)
+async def direct_orders(
+    database_url: str, settings: Settings, engine: AsyncEngine, committed_db: None
+) -> AsyncIterator[OrderService]:
+    pool = DirectPool(database_url, size=4, pool_mode=settings.db_pool_mode)
     await pool.open()
     maker = async_sessionmaker(engine, expire_on_commit=False)
     yield OrderService(session=maker, direct=pool, cursors=CursorCodec("k" * 32))

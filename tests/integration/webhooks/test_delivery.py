@@ -244,6 +244,39 @@ async def test_redeliver_sends_a_failed_delivery_again_with_the_same_webhook_id(
     assert delivered.attempts == 4
 
 
+async def test_redeliver_on_an_inactive_endpoint_makes_one_attempt_and_leaves_it_inactive(
+    webhook_client: httpx.AsyncClient,
+    admin: dict[str, str],
+    receiver: Receiver,
+    alice: Shopper,
+    products: ProductMaker,
+    engine: AsyncEngine,
+) -> None:
+    receiver.default = 503
+    endpoint = await subscribe(webhook_client, admin, receiver.url)
+    product = await products(stock=5)
+    await place(webhook_client, alice, (product, 1))
+    await place(webhook_client, alice, (product, 1))  # WEBHOOK_DISABLE_AFTER=2: the breaker trips
+    await wait_until(lambda: _is_inactive(engine, endpoint["id"]))
+    first, _ = await deliveries_of(engine, endpoint["id"])
+    receiver.default = 204
+    before = len(receiver.requests)
+
+    response = await webhook_client.post(
+        f"/admin/webhooks/{endpoint['id']}/deliveries/{first.id}/redeliver", headers=admin
+    )
+    await wait_until(lambda: _delivery_status_is(engine, endpoint["id"], str(first.id), "succeeded"))
+
+    assert response.status_code == 202
+    [again] = receiver.requests[before:]
+    assert again.headers["webhook-id"] == str(first.id)
+    again.verify(endpoint["secret"])
+    shown = (await webhook_client.get(f"/admin/webhooks/{endpoint['id']}", headers=admin)).json()
+    assert shown["is_active"] is False, "a redelivery does not re-activate the endpoint"
+    statuses = {str(d.id): d.status for d in await deliveries_of(engine, endpoint["id"])}
+    assert sorted(statuses.values()) == ["failed", "succeeded"], "only the redelivered one is sent again"
+
+
 async def test_after_rotation_both_secrets_verify_for_24_hours(
     webhook_client: httpx.AsyncClient,
     admin: dict[str, str],
@@ -293,6 +326,10 @@ async def _status_is(engine: AsyncEngine, endpoint_id: str, status: str) -> bool
 async def _attempts_at_least(engine: AsyncEngine, endpoint_id: str, attempts: int) -> bool:
     deliveries = await deliveries_of(engine, endpoint_id)
     return bool(deliveries) and all(d.attempts >= attempts for d in deliveries)
+
+
+async def _delivery_status_is(engine: AsyncEngine, endpoint_id: str, delivery_id: str, status: str) -> bool:
+    return any(str(d.id) == delivery_id and d.status == status for d in await deliveries_of(engine, endpoint_id))
 
 
 async def _is_inactive(engine: AsyncEngine, endpoint_id: str) -> bool:
