@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
 import uvloop
 from litestar import Litestar
+
+# Private module (pinned in pyproject, checked by tests/unit/test_private_apis.py); no upstream issue yet.
 from litestar.cli._utils import LitestarGroup
 from litestar.plugins import CLIPluginProtocol
 
@@ -17,13 +20,22 @@ if TYPE_CHECKING:
     from click import Group
     from rich.progress import Progress, TaskID
 
+    from app.config import Settings
     from app.testing.seed import SeedReport, Stage
 
 __all__ = ("OrdersCLIPlugin",)
 
 
 class OrdersCLIPlugin(CLIPluginProtocol):
-    """Adds the service's commands to ``uv run litestar``."""
+    """Adds the service's commands to ``uv run litestar``.
+
+    ``build_app`` is the composition root's ``create_app``, handed in by it: ``litestar dev`` builds a second app
+    with development settings, and taking the builder from the plugin keeps this module (and ``app.dev``) from
+    importing ``app.main``, which imports them.
+    """
+
+    def __init__(self, build_app: Callable[[Settings], Litestar]) -> None:
+        self.build_app = build_app
 
     def on_cli_init(self, cli: Group) -> None:
         # Every command's event loop is uvloop's, as the API's is under uvicorn. ``litestar workers run`` spends most
@@ -202,4 +214,4 @@ def dev_command(app: Litestar, host: str, port: int) -> None:
     """Zero-config development server: embedded PostgreSQL and Redis, migrations, demo data, API and worker."""
     from app.dev.server import run_dev_server
 
-    run_dev_server(app, host=host, port=port)
+    run_dev_server(app, app.plugins.get(OrdersCLIPlugin).build_app, host=host, port=port)

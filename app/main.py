@@ -1,7 +1,8 @@
 """The composition root: ``create_app()`` builds the whole service from settings; ``app`` is the ASGI object.
 
-Nothing else in the code base constructs engines, clients or plugins. Tests call ``create_app(settings, alchemy=...)``
-with their own settings and database config; nothing global needs patching.
+Engines, clients and plugins are built here or by the builders it calls (``app.events.setup`` builds the event side:
+the worker's own pool, the dispatcher, the channels). Tests call ``create_app(settings, alchemy=...)`` with their own
+settings and database config; nothing global needs patching.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from litestar.di import Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import models  # registers every table on the shared metadata
 from app.cli import OrdersCLIPlugin
 from app.config import (
     MIGRATIONS_VERSION_TABLE,
@@ -44,7 +46,6 @@ from app.core.request_body import check_request_body
 from app.core.request_context import RequestContextMiddleware
 from app.core.security import AccessTokenClaims, PasswordHashing, TokenCodec
 from app.core.shutdown import GracefulShutdown
-from app.db import models  # registers every table on the shared metadata
 from app.db.prepared import DirectPool
 from app.db.providers import request_session
 from app.domain.accounts import deps as accounts_deps
@@ -219,7 +220,7 @@ def create_app(
             SQLAlchemyPlugin(config=alchemy),
             events.channels,
             events.saq_plugin,
-            OrdersCLIPlugin(),
+            OrdersCLIPlugin(build_app=create_app),
             ClosedStructSchemaPlugin(),
         ],
         on_app_init=[auth.on_app_init],

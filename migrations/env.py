@@ -1,4 +1,4 @@
-"""Alembic environment: the target metadata is every model of the app (``app.db.models``).
+"""Alembic environment: the target metadata is every model of the app (``app.models``).
 
 Migrations run in one transaction (PostgreSQL has transactional DDL, so a failing migration leaves nothing half
 applied) under an advisory lock, so two deploys starting at once apply each revision exactly once. The lock is a
@@ -15,7 +15,7 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
-from app.db.models import metadata
+from app.models import metadata
 
 if TYPE_CHECKING:
     from advanced_alchemy.alembic.commands import AlembicCommandConfig

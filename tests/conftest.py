@@ -35,9 +35,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.config import MIGRATIONS_VERSION_TABLE, PROJECT_ROOT, Settings, alchemy_config
-from app.db.models import metadata
 from app.db.pooling import driver_options
 from app.main import create_app
+from app.models import metadata
 from tests.support import AuthHeaders, UserMaker, asgi_transport
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -117,6 +117,9 @@ def settings(database_url: str, servers: Servers) -> Settings:
             "LOG_LEVEL": "WARNING",
             "EMAIL_BACKEND": "console",
             "DB_POOL_MODE": POOL_MODE,
+            # SAQ's stop waits this long for the worker's own loops even when no job runs: 20 s (the default) per
+            # in-process worker made every events test's teardown take 20 s. Tests about the grace set their own.
+            "WORKER_SHUTDOWN_GRACE_SECONDS": "1",
         }
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import asyncpg
@@ -298,16 +298,25 @@ def _handle_repository(request: Request[Any, Any, Any], exc: RepositoryError) ->
     return _handle_unexpected(request, exc)
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of the PostgreSQL error behind ``exc``, if there is one."""
+def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it (``raise … from``) or was being handled when it was raised, and so on; each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, asyncpg.exceptions.PostgresError):
-            return str(current.sqlstate)
+        yield current
         current = current.__cause__ or current.__context__
-    return None
+
+
+def _postgres_error(exc: BaseException) -> asyncpg.exceptions.PostgresError | None:
+    """The PostgreSQL error behind ``exc``, if there is one."""
+    return next((c for c in _cause_chain(exc) if isinstance(c, asyncpg.exceptions.PostgresError)), None)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the PostgreSQL error behind ``exc``, if there is one."""
+    postgres = _postgres_error(exc)
+    return str(postgres.sqlstate) if postgres is not None else None
 
 
 class _DatabaseFailure(msgspec.Struct, frozen=True):
@@ -397,22 +406,15 @@ def is_unique_violation(exc: BaseException, constraint: str) -> bool:
     and they expect a second ``DETAIL`` line that asyncpg's error message does not have. The driver's exception,
     further down the cause chain, carries the SQLSTATE class and the constraint name.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, asyncpg.exceptions.UniqueViolationError):
-            return bool(current.constraint_name == constraint)
-        current = current.__cause__ or current.__context__
-    return False
+    return any(
+        isinstance(cause, asyncpg.exceptions.UniqueViolationError) and cause.constraint_name == constraint
+        for cause in _cause_chain(exc)
+    )
 
 
 def _is_unavailable(exc: BaseException) -> bool:
     """True when the failure is a lost or refused connection to PostgreSQL or Redis, not a bug."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _cause_chain(exc):
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(
@@ -431,7 +433,6 @@ def _is_unavailable(exc: BaseException) -> bool:
             | redis.exceptions.TimeoutError,
         ):
             return True
-        current = current.__cause__ or current.__context__
     return False
 
 
@@ -458,14 +459,8 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
 
 def _postgres_message(exc: BaseException) -> str | None:
     """PostgreSQL's own message for the error behind ``exc`` (``relation "products" does not exist``)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, asyncpg.exceptions.PostgresError):
-            return str(current.args[0]) if current.args else None
-        current = current.__cause__ or current.__context__
-    return None
+    postgres = _postgres_error(exc)
+    return str(postgres.args[0]) if postgres is not None and postgres.args else None
 
 
 def exception_handlers() -> ExceptionHandlersMap:

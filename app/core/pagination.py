@@ -17,7 +17,8 @@ group cost about 150 µs per request here — more than the query the route runs
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from advanced_alchemy.filters import LimitOffset
@@ -77,6 +78,22 @@ class Page(msgspec.Struct, Generic[T]):
             per_page=params.per_page,
             pages=-(-total // params.per_page),
         )
+
+    @classmethod
+    async def counted(
+        cls, items: list[T], rows: Sequence[Mapping[str, Any]], params: PageParams, count: Callable[[], Awaitable[int]]
+    ) -> Page[T]:
+        """The page of a query whose rows each carry the total (column ``total``), read in the same round trip.
+
+        Only a page without rows lacks it: on the first page the total is 0; past the end, ``count`` asks for it.
+        """
+        if rows:
+            total = int(rows[0]["total"])
+        elif params.offset == 0:
+            total = 0
+        else:
+            total = await count()
+        return cls.of(items, total, params)
 
 
 class CursorPage(msgspec.Struct, Generic[T]):

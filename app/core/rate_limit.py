@@ -72,6 +72,7 @@ class SharedBudgetRateLimitMiddleware(RateLimitMiddleware):
     def __init__(self, app: ASGIApp, config: RateLimitConfig) -> None:
         super().__init__(app, config)
         if isinstance(config, SharedBudgetRateLimitConfig):
+            # Private attribute (pinned, checked by tests/unit/test_private_apis.py); upstream: litestar#4700.
             self._lock = config.lock
 
 

@@ -20,7 +20,7 @@ Where it runs (a :data:`StatementSource`):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeAlias
 
@@ -124,7 +124,8 @@ async def transaction(source: DirectPool) -> AsyncIterator[Transaction]:
         yield Transaction(driver)
 
 
-StatementSource: TypeAlias = DirectPool | Transaction
+#: A bare asyncpg connection runs statements as they come (autocommit, or inside a transaction its owner opened).
+StatementSource: TypeAlias = DirectPool | Transaction | asyncpg.Connection
 
 
 async def _keep_session_state(_: asyncpg.Connection) -> None:
@@ -168,8 +169,12 @@ class Prepared:
 
     @staticmethod
     def _runner(source: StatementSource) -> asyncpg.Connection | asyncpg.Pool:
-        """Where to run: the pool itself (one statement, atomic on its own), or the transaction's connection."""
-        return source.pool if isinstance(source, DirectPool) else source.driver
+        """Where to run: the pool itself (one statement, atomic on its own), a bare connection, or the transaction's."""
+        if isinstance(source, DirectPool):
+            return source.pool
+        if isinstance(source, asyncpg.Connection):
+            return source
+        return source.driver
 
     async def fetch(self, source: StatementSource, **params: Any) -> list[asyncpg.Record]:
         args = self._args(params)
@@ -204,13 +209,6 @@ class Prepared:
         args = self._args(params)
         status: str = await self._runner(source).execute(self.sql, *args)
         return status
-
-    async def executemany(self, source: StatementSource, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per parameter set, pipelined in one round trip."""
-        if not rows:
-            return
-        argsets = [self._args(row) for row in rows]
-        await self._runner(source).executemany(self.sql, argsets)
 
     def __repr__(self) -> str:
         return f"Prepared({self.sql!r})"

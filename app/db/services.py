@@ -37,6 +37,7 @@ class Service(SQLAlchemyAsyncRepositoryService[ModelT], Generic[ModelT]):
         self._session_factory = None if isinstance(session, AsyncSession) else session
         self._direct = direct
         self._repo_kwargs = repo_kwargs
+        self._repository_ready = False
 
     @property
     def session(self) -> AsyncSession:
@@ -54,8 +55,9 @@ class Service(SQLAlchemyAsyncRepositoryService[ModelT], Generic[ModelT]):
 
     @property
     def repository(self) -> SQLAlchemyAsyncRepository[ModelT]:
-        repository: SQLAlchemyAsyncRepository[ModelT] | None = self.__dict__.get("_repository_instance")
-        if repository is None:
+        if not self._repository_ready:
+            # advanced-alchemy's own constructor builds the repository; its public property then returns it.
             super().__init__(self.session, **self._repo_kwargs)
-            repository = self.__dict__["_repository_instance"]
+            self._repository_ready = True
+        repository: SQLAlchemyAsyncRepository[ModelT] = super().repository
         return repository

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from types import FrameType
 
 import click
@@ -17,6 +18,7 @@ import uvicorn
 from advanced_alchemy.alembic.commands import AlembicCommands
 from litestar import Litestar
 
+from app.config import Settings
 from app.db.session import alchemy_of
 from app.dev.demo import DEMO_USERS, ensure_demo_data, ensure_demo_users
 from app.dev.embedded import stop_embedded_services
@@ -24,10 +26,7 @@ from app.dev.embedded import stop_embedded_services
 __all__ = ("run_dev_server",)
 
 
-def run_dev_server(loaded_app: Litestar, *, host: str, port: int) -> None:
-    from app.config import Settings
-    from app.main import create_app
-
+def run_dev_server(loaded_app: Litestar, build_app: Callable[[Settings], Litestar], *, host: str, port: int) -> None:
     settings: Settings = loaded_app.state.settings
     alchemy = alchemy_of(loaded_app)
     click.secho("Applying migrations…", fg="cyan")
@@ -47,7 +46,7 @@ def run_dev_server(loaded_app: Litestar, *, host: str, port: int) -> None:
     demo_data = asyncio.run(prepare())
 
     dev_settings = msgspec.structs.replace(settings, worker_in_process=True, email_backend="console")
-    app = create_app(dev_settings)
+    app = build_app(dev_settings)
     base = f"http://{host}:{port}"
     click.echo(
         "\n".join(

@@ -17,15 +17,17 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar_saq import TaskQueues
+from saq import Queue
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import requires_permission
 from app.core.openapi import problems
+from app.core.permissions import ORDERS_MANAGE
+from app.db.services import Service
 from app.domain.orders.models import OrderEvent
 from app.events.worker import EMAIL_JOB, QUEUE_NAME
 
-__all__ = ("JobsController",)
+__all__ = ("JobsController", "JobsService")
 
 #: How many running and waiting jobs are scanned for the events they carry.
 JOB_SCAN_LIMIT = 1000
@@ -74,23 +76,13 @@ def _email_job(job: dict[str, Any] | None) -> EmailJob | None:
     )
 
 
-class JobsController(Controller):
-    path = "/admin/jobs"
-    tags = ["admin"]
-    guards = [requires_permission("orders:manage")]
+class JobsService(Service[OrderEvent]):
+    """Reads the outbox's unemailed events and matches each with the queued email job that carries it."""
 
-    @get("/", responses=problems(401, 403, 422))
-    async def jobs(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        task_queues: NamedDependency[TaskQueues],
-        limit: Annotated[int, QueryParameter(ge=1, le=500, description="Undelivered emails to list.")] = 100,
-    ) -> JobsOverview:
-        """Queue depth and workers, and the oldest events whose email has not been accepted by the SMTP server."""
-        queue = task_queues.get(QUEUE_NAME)
+    async def overview(self, queue: Queue, *, limit: int) -> JobsOverview:
         info = await queue.info()
         rows = (
-            await db_session.execute(
+            await self.session.execute(
                 select(
                     OrderEvent.id, OrderEvent.event_id, OrderEvent.type, OrderEvent.order_id, OrderEvent.dispatched_at
                 )
@@ -125,3 +117,19 @@ class JobsController(Controller):
                 for row in rows
             ],
         )
+
+
+class JobsController(Controller):
+    path = "/admin/jobs"
+    tags = ["admin"]
+    guards = [requires_permission(ORDERS_MANAGE)]
+
+    @get("/", responses=problems(401, 403, 422))
+    async def jobs(
+        self,
+        jobs: NamedDependency[JobsService],
+        task_queues: NamedDependency[TaskQueues],
+        limit: Annotated[int, QueryParameter(ge=1, le=500, description="Undelivered emails to list.")] = 100,
+    ) -> JobsOverview:
+        """Queue depth and workers, and the oldest events whose email has not been accepted by the SMTP server."""
+        return await jobs.overview(task_queues.get(QUEUE_NAME), limit=limit)

@@ -37,6 +37,7 @@ from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
+from litestar.handlers import WebsocketRouteHandler
 from litestar.params import QueryParameter
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -46,10 +47,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.auth import Principal, authenticate
 from app.core.errors import DomainError
 from app.core.logging import get_logger
+from app.core.permissions import ORDERS_MANAGE
 from app.core.security import TokenCodec
 from app.db.prepared import DirectPool
 from app.domain.accounts.models import Role, User, user_roles
 from app.domain.accounts.services import UserService
+from app.domain.orders.events import EVENT_COLUMNS, event_from_row
 from app.domain.orders.models import OrderEvent
 from app.events.outbox import EventChannels
 from app.events.socket_leases import REDIS_UNAVAILABLE, SocketLeases
@@ -86,7 +89,6 @@ class Pong(msgspec.Struct, frozen=True, tag_field="type", tag="pong"):
 
 PONG: Final = msgspec.json.encode(Pong()).decode()
 _REDIS_OUTAGE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
-ORDERS_MANAGE: Final = "orders:manage"
 
 
 class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
@@ -96,6 +98,9 @@ class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
     the process for good) and lets ``subscribe``/``unsubscribe`` fail a socket that connects or leaves while Redis
     is down. Here a failed subscribe is remembered, the stream waits and re-subscribes, and once it is back every
     subscribed channel gets a resync marker so its sockets catch up from the database.
+
+    It reads and writes the stock backend's private ``_pub_sub`` and ``_has_subscribed`` (litestar is pinned to
+    2.25.x; tests/unit/test_private_apis.py fails if they change); no upstream issue yet.
     """
 
     _needs_resubscribe = False
@@ -321,35 +326,13 @@ class _Feed:
     async def catch_up(self, after: int) -> None:
         """Send events above ``after`` from the database (the newest ``REPLAY_LIMIT`` at most), oldest first."""
         async with self.session_maker() as session:
-            query = select(
-                OrderEvent.event_id,
-                OrderEvent.type,
-                OrderEvent.order_id,
-                OrderEvent.user_id,
-                OrderEvent.status,
-                OrderEvent.previous_status,
-                OrderEvent.at,
-                OrderEvent.reason,
-            ).where(OrderEvent.event_id > after)
+            query = select(*EVENT_COLUMNS).where(OrderEvent.event_id > after)
             if not self.everyone:
                 query = query.where(OrderEvent.user_id == self.principal.id)
-            rows = (await session.execute(query.order_by(OrderEvent.event_id.desc()).limit(REPLAY_LIMIT))).all()
-        for row in reversed(rows):
-            await self.send(
-                row.event_id,
-                msgspec.json.encode(
-                    {
-                        "event_id": row.event_id,
-                        "type": row.type,
-                        "order_id": row.order_id,
-                        "user_id": row.user_id,
-                        "status": row.status,
-                        "previous_status": row.previous_status,
-                        "at": row.at,
-                        "reason": row.reason,
-                    }
-                ),
-            )
+            rows = (await session.execute(query.order_by(OrderEvent.event_id.desc()).limit(REPLAY_LIMIT))).mappings()
+            events = [event_from_row(row) for row in rows]
+        for event in reversed(events):
+            await self.send(event.event_id, msgspec.json.encode(event))
 
     async def send(self, event_id: int, payload: bytes) -> None:
         if event_id > self.last_sent:
@@ -503,51 +486,42 @@ SinceParam = Annotated[
 ]
 
 
-@websocket("/ws/orders", exclude_from_auth=True)
-async def order_feed(
-    socket: WebSocket[Any, Any, Any],
-    channels: NamedDependency[ChannelsPlugin],
-    event_channels: NamedDependency[EventChannels],
-    tokens: NamedDependency[TokenCodec],
-    live: NamedDependency[LiveConnections],
-    session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
-    token: TokenParam = None,
-    since: SinceParam = None,
-) -> None:
-    """The caller's order events, live; ``"ping"`` is answered with ``{"type": "pong"}``."""
-    await _serve(
-        socket,
-        token=token,
-        since=since,
-        everyone=False,
-        channels=channels,
-        event_channels=event_channels,
-        tokens=tokens,
-        live=live,
-        session_maker=session_maker,
-    )
+def _feed(path: str, *, everyone: bool, summary: str) -> WebsocketRouteHandler:
+    """The two feeds differ only in whose events they carry (``everyone`` needs orders:manage)."""
+
+    async def feed(
+        socket: WebSocket[Any, Any, Any],
+        channels: NamedDependency[ChannelsPlugin],
+        event_channels: NamedDependency[EventChannels],
+        tokens: NamedDependency[TokenCodec],
+        live: NamedDependency[LiveConnections],
+        session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
+        token: TokenParam = None,
+        since: SinceParam = None,
+    ) -> None:
+        await _serve(
+            socket,
+            token=token,
+            since=since,
+            everyone=everyone,
+            channels=channels,
+            event_channels=event_channels,
+            tokens=tokens,
+            live=live,
+            session_maker=session_maker,
+        )
+
+    feed.__doc__ = summary
+    return websocket(path, exclude_from_auth=True)(feed)
 
 
-@websocket("/ws/admin/orders", exclude_from_auth=True)
-async def admin_order_feed(
-    socket: WebSocket[Any, Any, Any],
-    channels: NamedDependency[ChannelsPlugin],
-    event_channels: NamedDependency[EventChannels],
-    tokens: NamedDependency[TokenCodec],
-    live: NamedDependency[LiveConnections],
-    session_maker: NamedDependency[async_sessionmaker[AsyncSession]],
-    token: TokenParam = None,
-    since: SinceParam = None,
-) -> None:
-    """Every user's order events (requires orders:manage)."""
-    await _serve(
-        socket,
-        token=token,
-        since=since,
-        everyone=True,
-        channels=channels,
-        event_channels=event_channels,
-        tokens=tokens,
-        live=live,
-        session_maker=session_maker,
-    )
+order_feed = _feed(
+    "/ws/orders",
+    everyone=False,
+    summary='The caller\'s order events, live; ``"ping"`` is answered with ``{"type": "pong"}``.',
+)
+admin_order_feed = _feed(
+    "/ws/admin/orders",
+    everyone=True,
+    summary="Every user's order events (requires orders:manage).",
+)

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import msgspec
 
+from app.domain.orders.events import OrderEventRead
 from app.events.live import (
     PING,
     POLICY_VIOLATION,
@@ -21,18 +22,20 @@ from app.events.live import (
     admin_order_feed,
     order_feed,
 )
-from app.events.outbox import DispatchedEvent
 
 __all__ = ("LIVE_FEED_MESSAGES", "live_feed_description", "live_feed_schemas")
 
 #: Every message a feed sends, in the order the description names them.
-LIVE_FEED_MESSAGES: Final = (DispatchedEvent, Pong)
+LIVE_FEED_MESSAGES: Final = (OrderEventRead, Pong)
+#: The messages no HTTP operation carries. The event is the one ``GET /orders/{order_id}/events`` lists, so Litestar
+#: already puts it (and ``OrderStatus``) under *Schemas*; adding msgspec's copy would define the name twice.
+_SOCKET_ONLY_MESSAGES: Final = (Pong,)
 _REF: Final = "#/components/schemas/{name}"
 
 
 def live_feed_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schemas of the feed messages, keyed by struct name, with references into ``components/schemas``."""
-    _, components = msgspec.json.schema_components(LIVE_FEED_MESSAGES, ref_template=_REF)
+    """JSON Schemas of the feed messages no route documents, keyed by struct name (references into components)."""
+    _, components = msgspec.json.schema_components(_SOCKET_ONLY_MESSAGES, ref_template=_REF)
     return components
 
 
@@ -41,7 +44,7 @@ def live_feed_description() -> str:
     [path] = order_feed.paths
     [admin_path] = admin_order_feed.paths
     event, pong = (message.__name__ for message in LIVE_FEED_MESSAGES)
-    fields = ", ".join(f"`{field.encode_name}`" for field in msgspec.structs.fields(DispatchedEvent))
+    fields = ", ".join(f"`{field.encode_name}`" for field in msgspec.structs.fields(OrderEventRead))
     return f"""\
 ## Live order events (WebSocket)
 

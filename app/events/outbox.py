@@ -45,19 +45,24 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import asyncpg
 import msgspec
 from redis.asyncio import Redis
+from sqlalchemy import BigInteger, Integer, Table, any_, bindparam, exists, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.background import BackgroundLoop, backoff
 from app.core.logging import get_logger
+from app.db.prepared import Prepared
+from app.domain.orders.events import EVENT_COLUMNS, OrderEventRead, event_from_row
+from app.domain.orders.models import OrderEvent
 
 __all__ = (
+    "LAST_EVENT_ID",
     "LOCK_KEY",
-    "DispatchedEvent",
     "EventChannels",
     "OutboxDispatcher",
 )
@@ -97,67 +102,58 @@ class EventChannels:
         return f"{self.prefix}.user.{user_id}"
 
 
-class DispatchedEvent(msgspec.Struct, frozen=True):
-    """The public event, as published and as listed in a timeline."""
-
-    event_id: int
-    type: str
-    order_id: uuid.UUID
-    user_id: uuid.UUID
-    status: str
-    previous_status: str | None
-    at: datetime
-    #: ``"payment_timeout"`` for a cancellation by the system, else null.
-    reason: str | None
-
-
 @dataclass(frozen=True, slots=True)
 class _Row:
     row_id: int
-    event: DispatchedEvent
+    event: OrderEventRead
 
 
 EmailEnqueuer = Callable[[Sequence[int]], Awaitable[None]]
 
-_COLUMNS = "id, event_id, type, order_id, user_id, status, previous_status, at, reason"
-# Plain SQL run on the connection's asyncpg driver in autocommit mode: each statement is atomic on its own, and the
-# advisory lock (held by a transaction on another connection) is what serialises rounds.
-_LEFTOVERS: Final = (
-    f"SELECT {_COLUMNS} FROM order_events "  # noqa: S608 - constant column list
-    "WHERE event_id IS NOT NULL AND dispatched_at IS NULL ORDER BY event_id LIMIT $1"
+_EVENTS: Final = cast("Table", OrderEvent.__table__)
+_OUTBOX_COLUMNS: Final = (_EVENTS.c.id, *EVENT_COLUMNS)
+_BATCH_LIMIT: Final = bindparam("limit", type_=Integer)
+#: The last public event id handed out (0 before the first): the dispatcher continues from it, and so does the
+#: seeder, which hands out ids itself while holding the dispatcher's lock.
+LAST_EVENT_ID: Final = select(func.coalesce(func.max(_EVENTS.c.event_id), literal_column("0")).label("last"))
+_NEW_ROWS: Final = (
+    select(_EVENTS.c.id, func.row_number().over(order_by=_EVENTS.c.id).label("n"))
+    .where(_EVENTS.c.event_id.is_(None), _EVENTS.c.dispatched_at.is_(None))
+    .order_by(_EVENTS.c.id)
+    .limit(_BATCH_LIMIT)
+    .cte("pending")
 )
-_ASSIGN: Final = f"""
-    WITH pending AS (
-        SELECT id, row_number() OVER (ORDER BY id) AS n
-        FROM order_events WHERE event_id IS NULL AND dispatched_at IS NULL ORDER BY id LIMIT $1
-    ), base AS (SELECT coalesce(max(event_id), 0) AS last FROM order_events)
-    UPDATE order_events AS e SET event_id = base.last + pending.n
-    FROM pending, base WHERE e.id = pending.id
-    RETURNING {", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))}
-"""  # noqa: S608 - constant column list
-_MARK: Final = "UPDATE order_events SET dispatched_at = now() WHERE id = ANY($1::bigint[]) AND dispatched_at IS NULL"
-_ANY_PENDING: Final = "SELECT EXISTS (SELECT 1 FROM order_events WHERE dispatched_at IS NULL)"
-_ORDER_PENDING: Final = "SELECT EXISTS (SELECT 1 FROM order_events WHERE order_id = $1 AND event_id IS NULL)"
-_TRY_LOCK: Final = "SELECT pg_try_advisory_xact_lock($1)"
+_BASE: Final = LAST_EVENT_ID.cte("base")
+# Core statements against the model, compiled once, run on the connection's asyncpg driver in autocommit mode: each
+# statement is atomic on its own, and the advisory lock (held by a transaction on another connection) is what
+# serialises rounds.
+_LEFTOVERS: Final = Prepared(
+    select(*_OUTBOX_COLUMNS)
+    .where(_EVENTS.c.event_id.is_not(None), _EVENTS.c.dispatched_at.is_(None))
+    .order_by(_EVENTS.c.event_id)
+    .limit(_BATCH_LIMIT)
+)
+#: Ids for the oldest committed rows without one, ``max(event_id) + n`` in insertion order, in one atomic statement.
+_ASSIGN: Final = Prepared(
+    update(_EVENTS)
+    .values(event_id=_BASE.c.last + _NEW_ROWS.c.n)
+    .where(_EVENTS.c.id == _NEW_ROWS.c.id)
+    .returning(*_OUTBOX_COLUMNS)
+)
+_MARK: Final = Prepared(
+    update(_EVENTS)
+    .values(dispatched_at=func.now())
+    .where(_EVENTS.c.id == any_(bindparam("row_ids", type_=ARRAY(BigInteger))), _EVENTS.c.dispatched_at.is_(None))
+)
+_ANY_PENDING: Final = Prepared(select(exists().where(_EVENTS.c.dispatched_at.is_(None))))
+_ORDER_PENDING: Final = Prepared(
+    select(exists().where(_EVENTS.c.order_id == bindparam("order_id"), _EVENTS.c.event_id.is_(None)))
+)
+_TRY_LOCK: Final = Prepared(select(func.pg_try_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 
 
 def _rows(records: list[Any]) -> list[_Row]:
-    rows = [
-        _Row(
-            record["id"],
-            DispatchedEvent(
-                event_id=record["event_id"],
-                type=record["type"],
-                order_id=record["order_id"],
-                user_id=record["user_id"],
-                status=record["status"],
-                previous_status=record["previous_status"],
-                at=record["at"],
-                reason=record["reason"],
-            ),
-        )
-        for record in records
-    ]
+    rows = [_Row(record["id"], event_from_row(record)) for record in records]
     rows.sort(key=lambda r: r.event.event_id)  # RETURNING has no order
     return rows
 
@@ -193,7 +189,7 @@ class OutboxDispatcher:
                         # The holder looks for pending rows after it lets go (a dispatch loop: at its next poll).
                         return published
                     published += await self._drain(driver)
-                if not look_again or not await driver.fetchval(_ANY_PENDING):
+                if not look_again or not await _ANY_PENDING.fetchval(driver):
                     return published
 
     @contextlib.asynccontextmanager
@@ -205,7 +201,7 @@ class OutboxDispatcher:
         """
         async with self._driver() as holder:
             await holder.execute("BEGIN")
-            yield bool(await holder.fetchval(_TRY_LOCK, LOCK_KEY))
+            yield bool(await _TRY_LOCK.fetchval(holder, key=LOCK_KEY))
             await holder.execute("ROLLBACK")  # nothing was written: ending the transaction only lets the lock go
 
     @contextlib.asynccontextmanager
@@ -233,12 +229,12 @@ class OutboxDispatcher:
         # Leftovers (ids without dispatched_at) come only from a round that failed: re-published first, in order.
         for statement in (_LEFTOVERS, _ASSIGN):
             while True:
-                rows = _rows(await driver.fetch(statement, BATCH))
+                rows = _rows(await statement.fetch(driver, limit=BATCH))
                 if rows:
                     # Bounded: a round that hangs on Redis would hold the lock, and stop every dispatcher, for good.
                     async with asyncio.timeout(self._publish_timeout):
                         await self._publish(rows)
-                    await driver.execute(_MARK, [r.row_id for r in rows])
+                    await _MARK.execute(driver, row_ids=[r.row_id for r in rows])
                     published += len(rows)
                 if len(rows) < BATCH:
                     break  # all there was when the statement ran
@@ -257,11 +253,11 @@ class OutboxDispatcher:
     async def any_pending(self) -> bool:
         """Whether any committed event is not dispatched yet (an index-only look at the undispatched rows)."""
         async with self._driver() as driver:
-            return bool(await driver.fetchval(_ANY_PENDING))
+            return bool(await _ANY_PENDING.fetchval(driver))
 
     async def has_pending(self, order_id: uuid.UUID) -> bool:
         async with self._driver() as driver:
-            return bool(await driver.fetchval(_ORDER_PENDING, order_id))
+            return bool(await _ORDER_PENDING.fetchval(driver, order_id=order_id))
 
     async def settle(self, order_id: uuid.UUID, *, within: float = 2.0) -> None:
         """Make the order's committed events visible in its timeline: dispatch them, or wait for whoever is."""
@@ -277,7 +273,7 @@ class OutboxDispatcher:
             await asyncio.sleep(0.02)
 
 
-class DispatchLoop:
+class DispatchLoop(BackgroundLoop):
     """Looks for committed events every ``POLL_INTERVAL`` (one indexed ``EXISTS``) and runs a round when there are.
 
     Not ``LISTEN``/``NOTIFY``: PostgreSQL serialises every committing transaction that notified on one global lock,
@@ -287,18 +283,9 @@ class DispatchLoop:
     """
 
     def __init__(self, dispatcher: OutboxDispatcher, *, poll_interval: float = POLL_INTERVAL) -> None:
+        super().__init__("outbox-dispatch-loop")
         self._dispatcher = dispatcher
         self._poll_interval = poll_interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-dispatch-loop")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -316,4 +303,4 @@ class DispatchLoop:
             except Exception as exc:  # noqa: BLE001 - keep dispatching through outages
                 failures += 1
                 logger.warning("outbox_dispatch_failed", error=type(exc).__name__, attempt=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                await asyncio.sleep(backoff(failures))

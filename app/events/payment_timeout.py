@@ -18,12 +18,12 @@ The events it records go out through the outbox like every other (published, ema
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.background import BackgroundLoop, backoff
 from app.core.logging import get_logger
 from app.db.prepared import DirectPool
 from app.domain.orders.services import EXPIRY_BATCH, FIRST_PENDING, OrderService
@@ -60,7 +60,7 @@ async def expire_unpaid_orders(
             await asyncio.sleep(max(0.0, started + cancelled / rate - loop.time()))
 
 
-class PaymentTimeoutLoop:
+class PaymentTimeoutLoop(BackgroundLoop):
     """Sweeps every ``interval`` seconds while the worker runs; keeps going through database outages."""
 
     def __init__(
@@ -71,20 +71,11 @@ class PaymentTimeoutLoop:
         ttl: int,
         interval: float,
     ) -> None:
+        super().__init__("payment-timeout-loop")
         # The service runs its statements on the worker's direct pool; the session factory is never used here.
         self._orders = OrderService(session_maker, direct=pool)
         self._ttl = ttl
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="payment-timeout-loop")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         failures = 0
@@ -97,5 +88,5 @@ class PaymentTimeoutLoop:
             except Exception as exc:  # noqa: BLE001 - keep sweeping through outages; nothing was half-done
                 failures += 1
                 logger.warning("payment_timeout_sweep_failed", error=type(exc).__name__, attempt=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                await asyncio.sleep(backoff(failures))
             await asyncio.sleep(self._interval)

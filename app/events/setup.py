@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.core.logging import get_logger
 from app.db.prepared import DirectPool
-from app.events.admin import JobsController
+from app.db.providers import provide_service
+from app.events.admin import JobsController, JobsService
 from app.events.email import email_sender_for
 from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
 from app.events.outbox import OutboxDispatcher
@@ -76,6 +77,7 @@ async def stop_in_process_workers(plugin: SAQPlugin, *, grace: float = 0.0) -> N
     for worker in plugin.get_workers().values():
         if worker.separate_process:
             continue
+        # Private attribute (pinned, checked by tests/unit/test_private_apis.py); no upstream issue yet.
         starting: asyncio.Task[None] | None = getattr(worker, "_saq_asyncio_tasks", None)
         if starting is not None and starting is not asyncio.current_task() and not starting.done():
             starting.cancel()
@@ -138,7 +140,8 @@ def build_event_components(
         live=live,
         worker_resources=resources[0],
         dependencies={
-            "outbox": constant(dispatcher),
+            "settle_events": constant(dispatcher.settle),
+            "jobs": provide_service(JobsService),
             "event_channels": constant(dispatcher.channels),
             "refresh_metrics": constant(queue_depth_refresher(saq)),
             "live": constant(live),

@@ -3,7 +3,7 @@
 Litestar 2.25 builds OpenAPI 3.1 documents without the ``webhooks`` object, so, as for the WebSocket feeds
 (``app.events.live_docs``), a Markdown section goes into the document's description and the message and its headers
 become component schemas, written by msgspec from :class:`WebhookMessage` (whose ``data`` is the very
-``DispatchedEvent`` of the WebSocket feeds) and :class:`WebhookHeaders` (which the sender fills in): a field added to
+``OrderEventRead`` of the WebSocket feeds) and :class:`WebhookHeaders` (which the sender fills in): a field added to
 either appears in the docs without anyone touching this file. The retry schedule is computed from the running
 configuration with the sender's own :func:`retry_delay`.
 """
@@ -24,12 +24,17 @@ __all__ = ("WEBHOOK_DOCUMENTED", "webhook_description", "webhook_schemas")
 #: The structs a receiver meets, in the order the description names them.
 WEBHOOK_DOCUMENTED: Final = (WebhookMessage, WebhookHeaders)
 _REF: Final = "#/components/schemas/{name}"
+_DOCUMENTED_BY_ROUTES: Final = frozenset({"OrderEventRead", "OrderStatus"})
 
 
 def webhook_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schemas of the body and the headers (and the event they embed), keyed by struct name."""
+    """JSON Schemas of the body and the headers, keyed by struct name.
+
+    The event they embed (``OrderEventRead``, with ``OrderStatus``) is the one ``GET /orders/{order_id}/events``
+    lists, which Litestar already documents under the same names: it is referenced, not defined twice.
+    """
     _, components = msgspec.json.schema_components(WEBHOOK_DOCUMENTED, ref_template=_REF)
-    return components
+    return {name: schema for name, schema in components.items() if name not in _DOCUMENTED_BY_ROUTES}
 
 
 def _seconds(value: float) -> str:

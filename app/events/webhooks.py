@@ -55,11 +55,11 @@ from saq.worker import Worker
 from app.config import Settings
 from app.core.logging import configure_logging, get_logger, register_secrets
 from app.db.prepared import DirectPool
+from app.domain.orders.events import OrderEventRead
 from app.domain.webhooks.schemas import EventType, WebhookHeaders, WebhookMessage
 from app.domain.webhooks.signing import signature_header
 from app.domain.webhooks.targets import TargetPolicy, TargetRefused, resolve
 from app.events.email import EmailSender, OutgoingEmail, email_sender_for
-from app.events.outbox import DispatchedEvent
 
 __all__ = (
     "ATTEMPT_TIMEOUT_S",
@@ -335,14 +335,14 @@ class WebhookResources:
     pump: WebhookPump | None = field(default=None)
 
 
-def message_body(event: DispatchedEvent) -> bytes:
+def message_body(event: OrderEventRead) -> bytes:
     """``{"type", "timestamp", "data"}`` with ``data`` the event as WebSocket listeners receive it."""
     return msgspec.json.encode(WebhookMessage(type=cast("EventType", event.type), timestamp=event.at, data=event))
 
 
-def _event_of(row: Any) -> DispatchedEvent:
+def _event_of(row: Any) -> OrderEventRead:
     # Every column of the event row, as JSON: the public event takes the fields it declares.
-    return msgspec.convert(row["event"], DispatchedEvent, strict=False)
+    return msgspec.convert(row["event"], OrderEventRead, strict=False)
 
 
 async def deliver_webhooks(ctx: Context, *, deliveries: list[tuple[str, int]]) -> dict[str, Any]:

@@ -215,6 +215,7 @@ def without_heartbeat_threads(plugin: SAQPlugin) -> SAQPlugin:
     the plugin up by exact type), so the workers it built are adjusted instead.
     """
     for worker in plugin.get_workers().values():
+        # Private attribute (pinned, checked by tests/unit/test_private_apis.py); no upstream issue yet.
         worker._enable_heartbeat_manager = False
     return plugin
 

@@ -57,8 +57,9 @@ from app.domain.accounts.schemas import Registration
 from app.domain.accounts.services import DEFAULT_ROLE
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
+from app.domain.orders.events import EVENT_COLUMNS
 from app.domain.orders.state_machine import PAYMENT_TIMEOUT, OrderStatus
-from app.events.outbox import LOCK_KEY
+from app.events.outbox import LAST_EVENT_ID, LOCK_KEY
 from app.testing.factories import (
     DEFAULT_PASSWORD,
     AddressCreateFactory,
@@ -99,10 +100,8 @@ _PRODUCT_COLUMNS: Final = (
 )  # fmt: skip
 _ORDER_COLUMNS: Final = ("id", "user_id", "status", "total_cents", "shipping_address", "created_at", "updated_at")
 _ITEM_COLUMNS: Final = ("id", "order_id", "product_id", "product_name", "price_cents", "quantity")
-_EVENT_COLUMNS: Final = (
-    "event_id", "type", "order_id", "user_id", "status", "previous_status", "at", "reason", "dispatched_at",
-    "emailed_at",
-)  # fmt: skip
+#: The event's columns (``OrderEventRow`` is the same list without ``event_id``), then the dispatch marks.
+_EVENT_COLUMNS: Final = (*(column.key for column in EVENT_COLUMNS), "dispatched_at", "emailed_at")
 
 _COUNTS = text("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM products), (SELECT count(*) FROM orders)")
 _TAKEN_EMAILS = text("SELECT email FROM users WHERE email = ANY(CAST(:values AS text[]))")
@@ -119,7 +118,6 @@ _TAKE_STOCK = text(
     """
 )
 _OUTBOX_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_LAST_EVENT_ID = text("SELECT coalesce(max(event_id), 0) FROM order_events")
 
 
 def start_of_day(moment: datetime | None = None) -> datetime:
@@ -465,7 +463,7 @@ class Seeder:
             await driver.copy_records_to_table("orders", records=batch.orders, columns=_ORDER_COLUMNS)
             await driver.copy_records_to_table("order_items", records=batch.items, columns=_ITEM_COLUMNS)
             await conn.execute(_OUTBOX_LOCK, {"key": LOCK_KEY})
-            last = int(await conn.scalar(_LAST_EVENT_ID) or 0)
+            last = int(await conn.scalar(LAST_EVENT_ID) or 0)
             rows = [
                 (last + n, *event, event.at, event.at + _MAIL_DELAY) for n, event in enumerate(batch.events, start=1)
             ]

@@ -24,6 +24,7 @@ from app.core.auth import Principal, requires_permission
 from app.core.errors import AuthenticationFailed
 from app.core.openapi import problems
 from app.core.pagination import Page, PageNumber, PageParams, PerPage
+from app.core.permissions import USERS_MANAGE
 from app.core.security import PasswordHashing, TokenCodec
 from app.domain.accounts.lifecycle import AccountService
 from app.domain.accounts.schemas import (
@@ -270,7 +271,7 @@ class SessionController(Controller):
 class AdminUserController(Controller):
     path = "/admin/users"
     tags = ["admin"]
-    guards = [requires_permission("users:manage")]
+    guards = [requires_permission(USERS_MANAGE)]
 
     @get("/", responses=problems(401, 403, 422))
     async def list_users(

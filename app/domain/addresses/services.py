@@ -61,14 +61,6 @@ class AddressService(Service[Address]):
             raise NotFound("Address")
         return AddressRead(*row)
 
-    async def get_owned(self, user_id: uuid.UUID, address_id: uuid.UUID) -> Address | None:
-        """The address if it exists, is not deleted and belongs to ``user_id``; otherwise None.
-
-        For the orders domain, which turns None into its own error (``address_not_found``) and snapshots the fields.
-        """
-        address: Address | None = await self.repository.get_one_or_none(*_owned(user_id, address_id))
-        return address
-
     async def add_own(self, user_id: uuid.UUID, data: AddressCreate) -> AddressRead:
         """Add an address. More than :data:`MAX_ADDRESSES_PER_USER` live addresses is 422 ``address_limit_reached``.
 

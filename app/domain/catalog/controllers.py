@@ -14,9 +14,10 @@ from app.core.auth import SCHEME_NAME, authenticate, bearer_token, requires_perm
 from app.core.errors import AuthenticationFailed
 from app.core.openapi import problems
 from app.core.pagination import Page, PageNumber, PageParams, PerPage
+from app.core.permissions import PRODUCTS_MANAGE
 from app.domain.accounts.services import UserService
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
-from app.domain.catalog.services import PRODUCTS_MANAGE, ProductService
+from app.domain.catalog.services import ProductService
 
 __all__ = ("ProductController",)
 

@@ -27,10 +27,7 @@ from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
 
-__all__ = ("PRODUCTS_MANAGE", "ProductService", "to_product_read")
-
-#: The permission that lets a caller create, change and archive products, and see archived ones.
-PRODUCTS_MANAGE: Final = "products:manage"
+__all__ = ("ProductService", "to_product_read")
 
 #: The columns of :class:`ProductRead`, in its field order, so a result row converts positionally.
 _READ_COLUMNS: Final = tuple(getattr(Product, name) for name in ProductRead.__struct_fields__)
@@ -107,13 +104,12 @@ class ProductService(Service[Product]):
         if not term:
             del params["pattern"]
         rows = await page.fetch_shared(self.direct, **params)
-        if rows:
-            total = rows[0]["total"]
-        else:
-            total = (
-                0 if paging.offset == 0 else await count.fetchval(self.direct, **_without(params, "limit", "offset"))
-            )
-        return Page.of([ProductRead(*row[:-1]) for row in rows], total, paging)
+        return await Page.counted(
+            [ProductRead(*row[:-1]) for row in rows],
+            rows,
+            paging,
+            lambda: count.fetchval(self.direct, **_without(params, "limit", "offset")),
+        )
 
     async def read_visible(
         self, product_id: uuid.UUID, *, may_see_archived: Callable[[], Awaitable[bool]]

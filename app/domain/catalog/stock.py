@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import DateTime, Integer, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from app.db.prepared import Prepared, Transaction
@@ -67,17 +67,16 @@ async def lock_products(tx: Transaction, product_ids: Sequence[uuid.UUID]) -> di
 
 #: Lock the products in id order (the CTE's locking rows come out sorted, and each is locked as it comes out), then
 #: increment them from the locked rows: one statement.
+_RETURNED: Final = (
+    func.unnest(_ids, bindparam("deltas", type_=ARRAY(Integer))).table_valued("id", "delta").render_derived("r")
+)
+_LOCKED_FOR_RETURN: Final = (
+    select(Product.id).where(Product.id == func.any(_ids)).order_by(Product.id).with_for_update().cte("locked")
+).prefix_with("MATERIALIZED")
 _RETURN: Final = Prepared(
-    text("""
-    WITH returned AS (
-        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS integer[])) AS r(id, delta)
-    ), locked AS MATERIALIZED (
-        SELECT id FROM products WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE
-    )
-    UPDATE products SET stock = products.stock + returned.delta, updated_at = CAST(:now AS timestamptz)
-    FROM locked JOIN returned ON returned.id = locked.id
-    WHERE products.id = locked.id
-    """)
+    update(Product)
+    .values(stock=Product.stock + _RETURNED.c.delta, updated_at=bindparam("now", type_=DateTime(timezone=True)))
+    .where(Product.id == _LOCKED_FOR_RETURN.c.id, _RETURNED.c.id == _LOCKED_FOR_RETURN.c.id)
 )
 
 

@@ -15,10 +15,10 @@ from app.core.auth import Principal, requires_permission
 from app.core.errors import FieldError, InvalidRequest
 from app.core.openapi import problems
 from app.core.pagination import MAX_PER_PAGE, CursorPage, Page, PageParams
+from app.core.permissions import ORDERS_MANAGE
 from app.domain.orders.schemas import OrderCreate, OrderEventRead, OrderRead, StatusChange
-from app.domain.orders.services import ORDERS_MANAGE, OrderService
+from app.domain.orders.services import EventSettler, OrderService
 from app.domain.orders.state_machine import OrderStatus
-from app.events.outbox import OutboxDispatcher
 
 __all__ = ("AdminOrderController", "OrderController")
 
@@ -120,10 +120,10 @@ class OrderController(Controller):
         request: Request[Principal, Any, Any],
         order_id: FromPath[uuid.UUID],
         orders: NamedDependency[OrderService],
-        outbox: NamedDependency[OutboxDispatcher],
+        settle_events: NamedDependency[EventSettler],
     ) -> list[OrderEventRead]:
         """The order's timeline, oldest first (its pending events are published first, for its owner or staff)."""
-        return await orders.timeline(request.user, order_id, settle=outbox.settle)
+        return await orders.timeline(request.user, order_id, settle=settle_events)
 
     @post("/{order_id:uuid}/cancel", status_code=200, responses=problems(401, 404, 409))
     async def cancel_order(

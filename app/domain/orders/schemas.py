@@ -64,8 +64,11 @@ class OrderRead(msgspec.Struct):
     updated_at: datetime
 
 
-class OrderEventRead(msgspec.Struct):
-    """One entry of an order's timeline, in the shape WebSocket listeners receive."""
+class OrderEventRead(msgspec.Struct, frozen=True):
+    """The public order event: as published to WebSocket listeners, replayed to them, and listed in a timeline.
+
+    Its columns and row mapping are in ``app.domain.orders.events``.
+    """
 
     event_id: int
     type: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,12 +22,18 @@ import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     DateTime,
+    Integer,
     String,
+    any_,
     bindparam,
+    case,
+    exists,
     func,
     insert,
     literal,
+    literal_column,
     null,
     select,
     text,
@@ -42,10 +49,14 @@ from app.core.auth import Principal
 from app.core.cursors import CursorCodec, InvalidCursor
 from app.core.errors import Conflict, DomainError, FieldError, NotFound
 from app.core.pagination import CursorPage, Page, PageParams
+from app.core.permissions import ORDERS_MANAGE
 from app.db.prepared import DirectPool, Prepared, Transaction, transaction
 from app.db.services import Service
+from app.domain.addresses.models import Address
 from app.domain.addresses.schemas import AddressRead
+from app.domain.catalog.models import Product
 from app.domain.catalog.stock import LockedProduct, return_stock
+from app.domain.orders.events import EVENT_COLUMNS, event_from_row
 from app.domain.orders.models import IdempotencyKey, Order, OrderCount, OrderEvent, OrderItem
 from app.domain.orders.schemas import (
     OrderCreate,
@@ -60,7 +71,7 @@ __all__ = (
     "EXPIRY_BATCH",
     "FIRST_PENDING",
     "IDEMPOTENCY_TTL",
-    "ORDERS_MANAGE",
+    "EventSettler",
     "ExpiredBatch",
     "OrderCursor",
     "OrderService",
@@ -68,9 +79,11 @@ __all__ = (
     "PlacedOrder",
 )
 
-ORDERS_MANAGE: Final = "orders:manage"
 _DEFAULT_PER_PAGE: Final = 20
 IDEMPOTENCY_TTL: Final = timedelta(hours=24)
+#: Publishes an order's committed events that are still pending, so its timeline is complete right after a change.
+#: The event side provides it (``settle_events``, the outbox's ``settle``): orders never import the events package.
+EventSettler: TypeAlias = Callable[[uuid.UUID], Awaitable[None]]
 #: Unpaid orders cancelled per transaction by :meth:`OrderService.expire_unpaid`: large enough that a batch's fixed
 #: cost (six statements and a commit) is spread thin (about 55 ms for 500 on an idle machine here), small enough
 #: that the product locks, taken in the last statement, are held for milliseconds.
@@ -98,16 +111,6 @@ _ORDER_COLUMNS: Final = (
     Order.total_cents,
     Order.created_at,
     Order.updated_at,
-)
-_EVENT_COLUMNS: Final = (
-    OrderEvent.event_id,
-    OrderEvent.type,
-    OrderEvent.order_id,
-    OrderEvent.user_id,
-    OrderEvent.status,
-    OrderEvent.previous_status,
-    OrderEvent.at,
-    OrderEvent.reason,
 )
 
 
@@ -283,16 +286,117 @@ async def _claim_idempotency_key(
 
 #: The caller's shipping address as the order's snapshot, built by PostgreSQL: the fields of ``AddressRead``, with
 #: ``created_at`` written exactly as msgspec writes datetimes (RFC 3339 in UTC, ``Z``, microseconds only when there
-#: are any), so a snapshot reads the same whichever side built it (the seed command builds them in Python).
-_SNAPSHOT_CREATED_AT: Final = (
-    "to_char(a.created_at AT TIME ZONE 'UTC', CASE WHEN date_part('microseconds', a.created_at)::bigint % 1000000 = 0"
-    """ THEN 'YYYY-MM-DD"T"HH24\\:MI\\:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24\\:MI\\:SS.US"Z"' END)"""
+#: are any), so a snapshot reads the same whichever side built it (the seed command builds them in Python). The one
+#: piece of formatting done in SQL: the snapshot is stored by the same statement that reads the address.
+def _constant(value: str | int) -> ColumnElement[Any]:
+    """A constant written into the statement (not a bind parameter: the hot path sends only the request's values)."""
+    return literal_column(f"'{value}'" if isinstance(value, str) else str(value))
+
+
+_SNAPSHOT_CREATED_AT: Final = func.to_char(
+    func.timezone(_constant("UTC"), Address.created_at),
+    case(
+        (
+            func.date_part(_constant("microseconds"), Address.created_at).cast(BigInteger) % _constant(1_000_000)
+            == _constant(0),
+            _constant('YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        ),
+        else_=_constant('YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    ),
 )
-_SNAPSHOT: Final = "jsonb_build_object({})".format(
-    ", ".join(
-        f"'{name}', {_SNAPSHOT_CREATED_AT if name == 'created_at' else 'a.' + name}"
+_SNAPSHOT: Final = func.jsonb_build_object(
+    *itertools.chain.from_iterable(
+        (_constant(name), _SNAPSHOT_CREATED_AT if name == "created_at" else getattr(Address, name))
         for name in AddressRead.__struct_fields__
     )
+)
+_P_USER: Final = bindparam("user_id", type_=UUID(as_uuid=True))
+_P_ORDER: Final = bindparam("order_id", type_=UUID(as_uuid=True))
+_P_NOW: Final = bindparam("now", type_=DateTime(timezone=True))
+_P_PRODUCTS: Final = bindparam("product_ids", type_=ARRAY(UUID(as_uuid=True)))
+_ADDRESS: Final = (
+    select(_SNAPSHOT.label("snapshot"))
+    .where(
+        Address.id == bindparam("address_id", type_=UUID(as_uuid=True)),
+        Address.user_id == _P_USER,
+        Address.deleted_at.is_(None),
+    )
+    .cte("address")
+)
+_REQUESTED: Final = (
+    func.unnest(
+        bindparam("item_ids", type_=ARRAY(UUID(as_uuid=True))),
+        _P_PRODUCTS,
+        bindparam("quantities", type_=ARRAY(Integer)),
+    )
+    .table_valued("item_id", "product_id", "quantity")
+    .render_derived("r")
+)
+_LOCKED: Final = (
+    select(Product.id, Product.name, Product.price_cents, Product.stock, Product.is_active)
+    .where(Product.id == any_(_P_PRODUCTS), exists(select(_ADDRESS.c.snapshot)))
+    .order_by(Product.id)
+    .with_for_update()
+    .cte("locked")
+)
+_LINES_WANTED: Final = (
+    select(_REQUESTED.c.item_id, _REQUESTED.c.product_id, _LOCKED.c.name, _LOCKED.c.price_cents, _REQUESTED.c.quantity)
+    .select_from(_REQUESTED.join(_LOCKED, _LOCKED.c.id == _REQUESTED.c.product_id))
+    .where(_LOCKED.c.is_active, _LOCKED.c.stock >= _REQUESTED.c.quantity)
+    .cte("lines")
+)
+_GO: Final = select(
+    (select(func.count()).select_from(_LINES_WANTED).scalar_subquery() == func.cardinality(_P_PRODUCTS)).label("placed")
+).cte("go")
+_TAKEN: Final = (
+    update(Product)
+    .values(stock=Product.stock - _LINES_WANTED.c.quantity, updated_at=_P_NOW)
+    .where(_GO.c.placed, Product.id == _LINES_WANTED.c.product_id)
+    .cte("taken")
+)
+_NEW_ORDER: Final = (
+    insert(Order)
+    .from_select(
+        ["id", "user_id", "status", "total_cents", "shipping_address", "created_at", "updated_at"],
+        select(
+            _P_ORDER,
+            _P_USER,
+            _constant(OrderStatus.PENDING.value),
+            select(func.sum(_LINES_WANTED.c.price_cents * _LINES_WANTED.c.quantity)).scalar_subquery(),
+            select(_ADDRESS.c.snapshot).scalar_subquery(),
+            _P_NOW,
+            _P_NOW,
+        ).where(_GO.c.placed),
+        include_defaults=False,
+    )
+    .cte("new_order")
+)
+_NEW_ITEMS: Final = (
+    insert(OrderItem)
+    .from_select(
+        ["id", "order_id", "product_id", "product_name", "price_cents", "quantity"],
+        select(
+            _LINES_WANTED.c.item_id,
+            _P_ORDER,
+            _LINES_WANTED.c.product_id,
+            _LINES_WANTED.c.name,
+            _LINES_WANTED.c.price_cents,
+            _LINES_WANTED.c.quantity,
+        ).where(_GO.c.placed),
+        include_defaults=False,
+    )
+    .cte("new_items")
+)
+_NEW_EVENT: Final = (
+    insert(OrderEvent)
+    .from_select(
+        ["type", "order_id", "user_id", "status", "previous_status", "at"],
+        select(
+            _constant("order_created"), _P_ORDER, _P_USER, _constant(OrderStatus.PENDING.value), null(), _P_NOW
+        ).where(_GO.c.placed),
+        include_defaults=False,
+    )
+    .cte("new_event")
 )
 #: Placing an order, as one statement (atomic on its own, so no transaction round trips hold the product locks):
 #:
@@ -305,45 +409,13 @@ _SNAPSHOT: Final = "jsonb_build_object({})".format(
 #: * the answer is whether it was placed, the snapshot (none: no such address of the caller's), and the locked
 #:   products, from which a refusal names every bad line.
 _PLACE_ORDER: Final = Prepared(
-    text(f"""
-    WITH address AS (
-        SELECT {_SNAPSHOT} AS snapshot FROM addresses AS a
-        WHERE a.id = CAST(:address_id AS uuid) AND a.user_id = CAST(:user_id AS uuid) AND a.deleted_at IS NULL
-    ), requested AS (
-        SELECT * FROM unnest(CAST(:item_ids AS uuid[]), CAST(:product_ids AS uuid[]), CAST(:quantities AS integer[]))
-            AS r(item_id, product_id, quantity)
-    ), locked AS (
-        SELECT id, name, price_cents, stock, is_active FROM products
-        WHERE id = ANY(CAST(:product_ids AS uuid[])) AND EXISTS (SELECT FROM address) ORDER BY id FOR UPDATE
-    ), lines AS (
-        SELECT r.item_id, r.product_id, p.name, p.price_cents, r.quantity
-        FROM requested AS r JOIN locked AS p ON p.id = r.product_id
-        WHERE p.is_active AND p.stock >= r.quantity
-    ), go AS (
-        SELECT (SELECT count(*) FROM lines) = cardinality(CAST(:product_ids AS uuid[])) AS placed
-    ), taken AS (
-        UPDATE products SET stock = products.stock - lines.quantity, updated_at = CAST(:now AS timestamptz)
-        FROM lines, go WHERE go.placed AND products.id = lines.product_id
-    ), new_order AS (
-        INSERT INTO orders (id, user_id, status, total_cents, shipping_address, created_at, updated_at)
-        SELECT CAST(:order_id AS uuid), CAST(:user_id AS uuid), 'pending',
-               (SELECT sum(price_cents * quantity) FROM lines), (SELECT snapshot FROM address),
-               CAST(:now AS timestamptz), CAST(:now AS timestamptz)
-        FROM go WHERE go.placed
-    ), new_items AS (
-        INSERT INTO order_items (id, order_id, product_id, product_name, price_cents, quantity)
-        SELECT lines.item_id, CAST(:order_id AS uuid), lines.product_id, lines.name, lines.price_cents, lines.quantity
-        FROM lines, go WHERE go.placed
-    ), new_event AS (
-        INSERT INTO order_events (type, order_id, user_id, status, previous_status, at)
-        SELECT 'order_created', CAST(:order_id AS uuid), CAST(:user_id AS uuid), 'pending', NULL,
-               CAST(:now AS timestamptz)
-        FROM go WHERE go.placed
+    select(
+        _GO.c.placed,
+        select(_ADDRESS.c.snapshot).scalar_subquery().label("shipping_address"),
+        *_LOCKED.c,
     )
-    SELECT go.placed, (SELECT snapshot FROM address) AS shipping_address,
-           locked.id, locked.name, locked.price_cents, locked.stock, locked.is_active
-    FROM go LEFT JOIN locked ON true
-    """)  # noqa: S608 - the snapshot expression is built from constants
+    .select_from(_GO.outerjoin(_LOCKED, true()))
+    .add_cte(_TAKEN, _NEW_ORDER, _NEW_ITEMS, _NEW_EVENT)
 )
 _order_ids = bindparam("order_ids", type_=ARRAY(UUID(as_uuid=True)))
 _moves = (
@@ -599,14 +671,13 @@ class OrderService(Service[Order]):
             params["status"] = status.value
         by = {"by_user": user_id is not None, "by_status": status is not None}
         rows = await _page_query(**by).fetch(self.direct, **params)
-        if rows:
-            total = rows[0]["total"]
-        elif paging.offset == 0:
-            total = 0
-        else:
-            del params["limit"], params["offset"]
-            total = await _count_query(**by).fetchval(self.direct, **params)
-        return Page.of([_order_read(row) for row in rows], total, paging)
+        counted = {name: value for name, value in params.items() if name not in ("limit", "offset")}
+        return await Page.counted(
+            [_order_read(row) for row in rows],
+            rows,
+            paging,
+            lambda: _count_query(**by).fetchval(self.direct, **counted),
+        )
 
     async def browse_orders(
         self,
@@ -671,7 +742,7 @@ class OrderService(Service[Order]):
         caller: Principal,
         order_id: uuid.UUID,
         *,
-        settle: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+        settle: EventSettler | None = None,
     ) -> list[OrderEventRead]:
         """The order's published events, oldest first (same visibility rule as the order itself).
 
@@ -687,23 +758,11 @@ class OrderService(Service[Order]):
         if settle is not None:
             await settle(order_id)
         rows = await session.execute(
-            select(*_EVENT_COLUMNS)
+            select(*EVENT_COLUMNS)
             .where(OrderEvent.order_id == order_id, OrderEvent.event_id.is_not(None))
             .order_by(OrderEvent.event_id)
         )
-        return [
-            OrderEventRead(
-                event_id=row.event_id,
-                type=row.type,
-                order_id=row.order_id,
-                user_id=row.user_id,
-                status=OrderStatus(row.status),
-                previous_status=OrderStatus(row.previous_status) if row.previous_status else None,
-                at=row.at,
-                reason=row.reason,
-            )
-            for row in rows
-        ]
+        return [event_from_row(row) for row in rows.mappings()]
 
     # -------------------------------------------------------------------------------------------- status changes
 

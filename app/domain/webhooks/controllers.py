@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from app.core.auth import requires_permission
 from app.core.openapi import problems
 from app.core.pagination import Page, PageNumber, PageParams, PerPage
+from app.core.permissions import WEBHOOKS_MANAGE
 from app.domain.webhooks.schemas import (
     DeliveryRead,
     EndpointCreate,
@@ -28,7 +29,7 @@ __all__ = ("WebhookController",)
 class WebhookController(Controller):
     path = "/admin/webhooks"
     tags = ["webhooks"]
-    guards = [requires_permission("webhooks:manage")]
+    guards = [requires_permission(WEBHOOKS_MANAGE)]
 
     @post("/", status_code=HTTP_201_CREATED, responses=problems(401, 403, 413, 422))
     async def create_endpoint(

@@ -8,7 +8,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from app.events.outbox import DispatchedEvent
+from app.domain.orders.events import OrderEventRead
 
 __all__ = (
     "EVENT_TYPES",
@@ -100,7 +100,7 @@ class WebhookMessage(msgspec.Struct):
 
     type: Annotated[EventType, msgspec.Meta(description="The event's type (the same as `data.type`).")]
     timestamp: Annotated[datetime, msgspec.Meta(description="When the event happened (the same as `data.at`).")]
-    data: DispatchedEvent
+    data: OrderEventRead
 
 
 #: ``v1,<base64 HMAC-SHA256>``; two of them, space-separated, while a rotated-out secret is still valid.

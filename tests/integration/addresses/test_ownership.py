@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.accounts.models import User
 from app.domain.addresses.models import Address
-from app.domain.addresses.services import AddressService
 from tests.support import AddressMaker, AuthHeaders
 
 
@@ -81,21 +80,3 @@ async def test_list_never_shows_someone_elses_addresses(
     await make_address(bob)
 
     assert (await client.get("/addresses", headers=auth_headers(alice))).json() == []
-
-
-async def test_get_owned_is_none_unless_live_and_owned(
-    db: AsyncSession, alice: User, bob: User, make_address: AddressMaker
-) -> None:
-    from datetime import UTC, datetime
-
-    live = await make_address(alice)
-    deleted = await make_address(alice, deleted_at=datetime.now(UTC))
-    service = AddressService(session=db)
-
-    owned = await service.get_owned(alice.id, live.id)
-
-    assert owned is not None
-    assert owned.id == live.id
-    assert await service.get_owned(bob.id, live.id) is None
-    assert await service.get_owned(alice.id, deleted.id) is None
-    assert await service.get_owned(alice.id, uuid.uuid4()) is None

@@ -33,6 +33,9 @@ def dedicated_settings(base: Settings, **env: str) -> Settings:
             "EMAIL_BACKEND": "console",
             "DB_POOL_SIZE": "2",
             "DB_POOL_MODE": base.db_pool_mode,
+            # An in-process worker waits this long for its own loops when the app stops (SAQ's stop); tests that are
+            # about the grace set their own.
+            "WORKER_SHUTDOWN_GRACE_SECONDS": str(base.worker_shutdown_grace_seconds),
             **env,
         }
     )

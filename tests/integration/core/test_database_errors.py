@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import MIGRATIONS_VERSION_TABLE, Settings, alchemy_config
 from app.core.health import ReadinessProbe
-from app.db.models import metadata
 from app.main import migration_heads
+from app.models import metadata
 from tests.conftest import Servers, _admin_execute
 from tests.integration.core.dedicated_app import running_app
 from tests.support import AuthHeaders, UserMaker

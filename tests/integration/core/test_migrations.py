@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import MIGRATIONS_VERSION_TABLE
-from app.db.models import metadata
+from app.models import metadata
 
 
 def _differences(connection: Connection) -> list[Any]:

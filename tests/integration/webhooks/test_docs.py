@@ -40,7 +40,7 @@ async def test_a_delivered_body_and_its_headers_match_the_documented_schemas(
     body = json.loads(request.body)
     headers = {name: request.headers[name] for name in document["components"]["schemas"]["WebhookHeaders"]["required"]}
     assert _errors(_validator(document, "WebhookMessage"), body) == []
-    assert set(body["data"]) == set(document["components"]["schemas"]["DispatchedEvent"]["required"])
+    assert set(body["data"]) == set(document["components"]["schemas"]["OrderEventRead"]["required"])
     assert _errors(_validator(document, "WebhookHeaders"), headers) == []
     assert len(headers["webhook-signature"].split(" ")) == 2
 
