@@ -200,23 +200,26 @@ class TableCleaner:
         self.tables = tuple(tables)
         #: Kept by triggers on the other tables (emptying those writes to these): emptied last, never inserted into.
         self.derived = tuple(derived)
-        self._script = "; ".join(f'DELETE FROM "{table}"' for table in (*reversed(self.tables), *self.derived))
+        # One transaction, its settings LOCAL: a session setting (or a startup parameter, which PgBouncer refuses)
+        # would not follow the connection behind a transaction-pooling proxy.
+        deletes = "; ".join(f'DELETE FROM "{table}"' for table in (*reversed(self.tables), *self.derived))
+        self._script = f"BEGIN; SET LOCAL lock_timeout = '20s'; SET LOCAL synchronous_commit = off; {deletes}; COMMIT"
 
     async def empty(self) -> None:
         try:
             await self._connection.execute(self._script)
         except asyncpg.LockNotAvailableError as exc:
+            await self._connection.execute("ROLLBACK")
             holders = await self._connection.fetch(_LOCK_HOLDERS)
             raise AssertionError(f"the tables could not be emptied ({exc!r}); open transactions: {holders}") from exc
 
 
 @pytest.fixture(scope="session")
-async def table_cleaner(database_url: str) -> AsyncIterator[TableCleaner]:
+async def table_cleaner(database_url: str, settings: Settings) -> AsyncIterator[TableCleaner]:
     dsn, kwargs = _asyncpg_dsn(database_url)
-    # A connection the test left in a transaction holding row locks would block the cleanup forever: fail instead.
-    connection = await asyncpg.connect(
-        dsn, server_settings={"lock_timeout": "20s", "synchronous_commit": "off"}, **kwargs
-    )
+    # A connection the test left in a transaction holding row locks would block the cleanup forever: it fails
+    # instead, after lock_timeout (set in the cleanup's own transaction).
+    connection = await asyncpg.connect(dsn, **kwargs, **driver_options(settings.db_pool_mode))
     try:
         present = {
             row["tablename"]
