@@ -84,8 +84,17 @@ async def _script(engine: AsyncEngine, statements: str) -> None:
 
 @pytest.mark.parametrize("setting", ["statement_timeout", "lock_timeout"])
 async def test_a_statement_cancelled_by_a_timeout_is_503_busy(
-    client: httpx.AsyncClient, app: Litestar, engine: AsyncEngine, products_locked: None, setting: str
+    client: httpx.AsyncClient,
+    app: Litestar,
+    engine: AsyncEngine,
+    settings: Settings,
+    products_locked: None,
+    setting: str,
 ) -> None:
+    if settings.db_pool_mode == "transaction":
+        # The timeout comes from ALTER DATABASE … SET, which only new server sessions read; a transaction-pooling
+        # proxy keeps its server connections, so the request would wait on the lock for good.
+        pytest.skip("ALTER DATABASE settings reach only new server sessions, which a pooling proxy does not open")
     database = engine.url.database
     async with _committed(
         engine,
