@@ -534,7 +534,7 @@ class WebhookWorker:
         )
         self.resources = WebhookResources(
             settings=settings,
-            pool=DirectPool(settings.database_url, size=4),
+            pool=DirectPool(settings.database_url, size=4, pool_mode=settings.db_pool_mode),
             client=DeliveryClient(policy),
             sender=email_sender_for(settings),
         )
