@@ -206,7 +206,14 @@ async def database_without_products(servers: Servers, settings: Settings) -> Asy
     await _admin_execute(servers.admin_database_url, f'CREATE DATABASE "{name}"')
     url = make_url(servers.admin_database_url).set(database=name).render_as_string(hide_password=False)
     try:
-        own = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": str(settings.redis_url), "JWT_SECRET": "x" * 32})
+        own = Settings.from_env(
+            {
+                "DATABASE_URL": url,
+                "REDIS_URL": str(settings.redis_url),
+                "JWT_SECRET": "x" * 32,
+                "DB_POOL_MODE": settings.db_pool_mode,
+            }
+        )
         await asyncio.to_thread(AlembicCommands(sqlalchemy_config=alchemy_config(own)).upgrade, revision="head")
         await _admin_execute(url, "ALTER TABLE products RENAME TO products_old")
         yield url

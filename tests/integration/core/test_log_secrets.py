@@ -119,6 +119,10 @@ def refusing_smtp() -> Iterator[tuple[int, _RefusingAuthenticator]]:
 @pytest.fixture(scope="module")
 async def database_role(servers: Servers, settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
     """``DATABASE_URL`` of a role of its own with a real password (on a trust-auth server it is not checked)."""
+    if settings.db_pool_mode == "transaction":
+        # The CI proxy (.ci/with-pgbouncer) lets through the roles of its auth file only; the pooled run covers the
+        # data path, the session runs cover the logs.
+        pytest.skip("the pooling proxy of the test run knows no role but the server's own")
     assert settings.database_url is not None
     role = f"orders_log_{uuid.uuid4().hex[:8]}"
     await _admin_execute(servers.admin_database_url, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{DB_PASSWORD}'")
