@@ -71,6 +71,8 @@ async def test_neither_the_reset_token_nor_its_hash_appears_in_any_log_line(
         "SMTP_PORT": str(smtp_server.port),
         "SMTP_TLS": "none",
         "RATE_LIMIT_AUTH": "100000/minute",
+        "DB_POOL_MODE": settings.db_pool_mode,
+        "WORKER_SHUTDOWN_GRACE_SECONDS": "1",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
