@@ -7,6 +7,7 @@ trip): examples never see each other's rows, and a replayed example meets the sa
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ from app.domain.orders.state_machine import OrderStatus
 from app.testing.factories import AddressFactory, ProductFactory, build_order_graph, create_user
 from tests.conftest import TableCleaner
 from tests.support import AuthHeaders
+
+# The property tests keep the world's copies in temporary tables of one pooled connection: session state, which a
+# transaction-pooling proxy does not keep. They check request validation, not the data path, so the pooled CI run
+# (TEST_DB_POOL_MODE=transaction, .ci/with-pgbouncer) leaves them to the two session-mode runs.
+collect_ignore_glob = ["test_*.py"] if os.environ.get("TEST_DB_POOL_MODE") == "transaction" else []
+
 
 #: Every table a request can write; a rejected request must leave all of them exactly as they were.
 _TABLES = (
