@@ -56,13 +56,17 @@ class Server:
                 await asyncio.sleep(0.05)
 
     async def stopped_listening(self, within: float = DRAIN_SECONDS + 10) -> None:
-        """Wait until a new connection is refused: the drain is over and uvicorn's own shutdown has begun."""
+        """Wait until a new connection is refused: the drain is over and uvicorn's own shutdown has begun.
+
+        A connection the kernel accepted into the backlog just before uvicorn closed its listening socket is reset
+        without an answer (a read error, not a refused connect): that is the same moment, seen a little earlier.
+        """
         deadline = asyncio.get_running_loop().time() + within
         async with httpx.AsyncClient(base_url=self.base) as fresh:
             while True:
                 try:
                     await fresh.get("/health", headers={"connection": "close"})
-                except httpx.ConnectError:
+                except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
                     return
                 assert asyncio.get_running_loop().time() < deadline, "the server kept listening"
                 await asyncio.sleep(0.1)
