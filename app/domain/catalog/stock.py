@@ -19,9 +19,10 @@ decrement and the order's rows are written only if every line passes — so the 
 statement, with no client round trip in between.
 
 Returning stock (cancellation) locks the same way before incrementing, for the same deadlock reason, also in one
-statement: the lock is then held for that statement and the commit only. A payment-timeout batch returns the units
-of 500 orders at once, usually every product in the shop, and with a lock ``SELECT`` and an ``UPDATE`` as two round
-trips it kept every placement waiting about 10 ms per batch longer.
+statement, and before the cancellation writes anything else that a placement also writes (``order_counts``), so
+every writer takes products first. A payment-timeout batch returns the units of 200 orders at once, usually every
+product in the shop; with a lock ``SELECT`` and an ``UPDATE`` as two round trips it kept every placement waiting
+about 10 ms per batch longer.
 """
 
 from __future__ import annotations

@@ -181,3 +181,40 @@ async def test_orders_paid_or_cancelled_before_their_deadline_and_young_orders_a
     assert [statuses[uuid.UUID(i)] for i in (paid, cancelled, young)] == ["paid", "cancelled", "pending"]
     assert await _stock_and_sold(committed_session, product) == (8, 2)
     assert await committed_session.scalar(text("SELECT count(*) FROM order_events WHERE reason IS NOT NULL")) == 0
+
+
+async def test_a_sweep_and_the_same_customers_placing_orders_meanwhile_never_deadlock(
+    committed_client: httpx.AsyncClient,
+    committed_shopper: Shopper,
+    committed_products: ProductMaker,
+    committed_session: AsyncSession,
+    sweepers: list[OrderService],
+) -> None:
+    # Both write the customer's row of order_counts and lock the products: a sweep that took them in the other order
+    # than a placement (counts, then products) was chosen as a deadlock victim within seconds under load.
+    a, b = await committed_products.batch(2, stock=10_000)
+    overdue = [(await place(committed_client, committed_shopper, (a, 1), (b, 1))).json()["id"] for _ in range(120)]
+    await _overdue(committed_session, *overdue)
+    sweeping = True
+
+    async def placer() -> list[int]:
+        answers = []
+        while sweeping:
+            answers.append((await place(committed_client, committed_shopper, (b, 1), (a, 1))).status_code)
+        return answers
+
+    placers = [asyncio.create_task(placer()) for _ in range(4)]
+    cutoff = datetime.now(UTC) - timedelta(seconds=TTL)
+    swept = 0
+    try:
+        while (batch := await sweepers[0].expire_unpaid(placed_before=cutoff, limit=4)).count:
+            swept += batch.count
+    finally:
+        sweeping = False
+        answers = [status for statuses in await asyncio.gather(*placers) for status in statuses]
+
+    assert swept == 120
+    assert set(answers) == {201}
+    placed = len(answers)
+    assert await _stock_and_sold(committed_session, a) == (10_000 - placed, placed)
+    assert await _stock_and_sold(committed_session, b) == (10_000 - placed, placed)
