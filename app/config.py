@@ -105,7 +105,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_max_per_user: int = 20
     # Payment timeout (issue 17): seconds a pending order waits for payment (0: forever), and how often workers look.
     order_payment_ttl: int = 1800
-    payment_expiry_interval: float = 5.0
+    payment_expiry_interval: float = 1.0
+    payment_expiry_rate: float = 3_500.0  # orders/s per worker (0: flat out); why this pace: app/events/payment_timeout
     # Safe defaults and secrets (issue 12).
     metrics_token: str | None = None
     # Webhooks (contract §9). ALLOW_PRIVATE / ALLOW_INSECURE are for development and tests: refused in production.
@@ -229,7 +230,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             live_check_interval=env.number("LIVE_CHECK_INTERVAL", 5.0, minimum=0.1),
             ws_max_per_user=env.integer("WS_MAX_PER_USER", 20, minimum=1, maximum=10_000),
             order_payment_ttl=order_payment_ttl,
-            payment_expiry_interval=env.number("PAYMENT_EXPIRY_INTERVAL", 5.0, minimum=0.05),
+            payment_expiry_interval=env.number("PAYMENT_EXPIRY_INTERVAL", 1.0, minimum=0.05),
+            payment_expiry_rate=env.number("PAYMENT_EXPIRY_RATE", 3_500.0, minimum=0.0),
             metrics_token=env.text("METRICS_TOKEN"),
             **_webhook_settings(env, production=production),
             # Sessions and account lifecycle (CONTRACT §2).

@@ -240,6 +240,7 @@ def saq_config(settings: Settings, get_resources: Callable[[], WorkerResources])
                 resources.session_maker,
                 ttl=settings.order_payment_ttl,
                 interval=settings.payment_expiry_interval,
+                rate=settings.payment_expiry_rate,
             )
             resources.payment_timeouts.start()
         resources.webhooks = webhook_runner(settings)

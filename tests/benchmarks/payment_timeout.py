@@ -33,11 +33,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from app.config import PROJECT_ROOT
+from app.config import PROJECT_ROOT, Settings
 from app.db.prepared import DirectPool
 from app.domain.orders.schemas import OrderCreate, OrderLine
 from app.domain.orders.services import OrderService
-from app.events.payment_timeout import DRAIN_RATE, expire_unpaid_orders
+from app.events.payment_timeout import expire_unpaid_orders
 from app.testing.seed import Seeder, SeedOptions
 
 TTL = 1800
@@ -154,7 +154,10 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", type=float, default=15.0, help="seconds of placement before the drain")
     parser.add_argument("--timeout", type=float, default=600.0, help="longest the drain may take")
     parser.add_argument(
-        "--rate", type=float, default=DRAIN_RATE, help="the sweep's pace, orders/s (0: flat out; default: the worker's)"
+        "--rate",
+        type=float,
+        default=Settings().payment_expiry_rate,
+        help="the sweep's pace, orders/s (0: flat out; default: the worker's)",
     )
     parser.add_argument("--sweep", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()

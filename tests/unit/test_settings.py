@@ -81,6 +81,8 @@ def test_valid_values_are_parsed() -> None:
         ("SHUTDOWN_DRAIN_SECONDS", "301"),
         ("WORKER_SHUTDOWN_GRACE_SECONDS", "1.5"),
         ("DB_POOL_MODE", "statement"),
+        ("PAYMENT_EXPIRY_RATE", "-1"),
+        ("PAYMENT_EXPIRY_RATE", "fast"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
@@ -144,6 +146,12 @@ def test_order_payment_ttl_defaults_to_thirty_minutes_and_zero_turns_it_off() ->
     assert Settings.from_env({}).order_payment_ttl == 1800
     assert Settings.from_env({"ORDER_PAYMENT_TTL": "0"}).order_payment_ttl == 0
     assert Settings.from_env({"ORDER_PAYMENT_TTL": "10"}).order_payment_ttl == 10
+
+
+def test_payment_expiry_sweeps_every_second_at_3500_orders_per_second_and_zero_means_flat_out() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.payment_expiry_interval, defaults.payment_expiry_rate) == (1.0, 3500.0)
+    assert Settings.from_env({"PAYMENT_EXPIRY_RATE": "0"}).payment_expiry_rate == 0.0
 
 
 @pytest.mark.parametrize("value", ["1", "9", "-1", "soon"])
