@@ -61,14 +61,15 @@ users_group: click.Group = click.group(name="users", cls=LitestarGroup)(_users)
 @click.option("--full-name", default=None, help="Display name.")
 def create_user(app: Litestar, email: str, password: str, role: str, full_name: str | None) -> None:
     """Create a user with a role, or reset an existing user's password and role (bootstraps the first admin)."""
+    from app.components import components_of
     from app.core.errors import InvalidRequest
     from app.core.security import PasswordHashing
-    from app.db.session import alchemy_of, session_scope
+    from app.db.session import session_scope
     from app.domain.accounts.services import UserService
 
     if not 8 <= len(password) <= 128:
         raise click.BadParameter("must be 8 to 128 characters", param_hint="--password")
-    alchemy = alchemy_of(app)
+    alchemy = components_of(app).alchemy
 
     async def create() -> None:
         try:
@@ -124,11 +125,12 @@ def seed_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from app.db.session import alchemy_of
+    from app.components import components_of
     from app.dev.demo import DEMO_USERS, ensure_demo_users
     from app.testing.seed import SEED_PASSWORD, Seeder, SeedOptions, start_of_day
 
-    if app.state.settings.is_production:
+    components = components_of(app)
+    if components.settings.is_production:
         # Seeded users share one published password (printed below); in production they would be open accounts.
         raise click.ClickException("litestar seed refuses to run when APP_ENV=production (it makes fake accounts)")
     try:
@@ -139,11 +141,11 @@ def seed_command(
             seed=secrets.randbelow(2**31) if seed is None else seed,
             as_of=start_of_day() if as_of is None else as_of.replace(tzinfo=UTC),
             batch_size=batch_size,
-            payment_ttl=app.state.settings.order_payment_ttl,
+            payment_ttl=components.settings.order_payment_ttl,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    alchemy = alchemy_of(app)
+    alchemy = components.alchemy
     console = Console()
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bars:

@@ -17,6 +17,7 @@ from litestar import Litestar
 from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.components import components_of
 from app.config import PROJECT_ROOT, Settings
 from app.core.security import TokenCodec
 from app.db.prepared import DirectPool
@@ -108,7 +109,8 @@ class AuthHeaders:
     """``Authorization`` headers carrying a valid access token for a user, signed with the app's settings."""
 
     def __init__(self, app: Litestar | None = None, *, codec: TokenCodec | None = None) -> None:
-        self.codec: TokenCodec = codec if codec is not None else app.state.tokens  # type: ignore[union-attr]
+        assert codec is not None or app is not None
+        self.codec: TokenCodec = codec if codec is not None else components_of(app).tokens  # type: ignore[arg-type]
 
     @classmethod
     def for_settings(cls, settings: Settings) -> AuthHeaders:
@@ -178,8 +180,8 @@ async def count_statements(app: Litestar) -> AsyncIterator[list[str]]:
     def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         record(statement)
 
-    direct: DirectPool = app.state.direct
-    engine: AsyncEngine = app.state.alchemy.get_engine()
+    direct: DirectPool = components_of(app).direct
+    engine: AsyncEngine = components_of(app).alchemy.get_engine()
     async with direct.observed(record):
         with _listening(engine, "before_cursor_execute", on_execute):
             yield statements

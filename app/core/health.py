@@ -171,7 +171,7 @@ def require_metrics_token(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
     The metrics name every route and how often each fails; that is a map of the service for whoever can read it.
     The comparison takes the same time wherever the first wrong character is (``hmac.compare_digest``).
     """
-    expected: str | None = connection.app.state.settings.metrics_token
+    expected: str | None = connection.app.state.components.settings.metrics_token
     if expected is None:
         return
     scheme, _sep, presented = connection.headers.get("authorization", "").partition(" ")

@@ -29,7 +29,7 @@ def provide_service(service_type: type[ServiceT]) -> Provide:
     """
 
     def provider(request: Request[Any, Any, Any]) -> ServiceT:
-        return service_type(session=request_session(request), direct=request.app.state.direct)
+        return service_type(session=request_session(request), direct=request.app.state.components.direct)
 
     provider.__annotations__ = {"request": Request[Any, Any, Any], "return": service_type}
     provider.__name__ = f"provide_{service_type.__name__}"
@@ -42,7 +42,7 @@ def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> Callable[
     app = connection.app
 
     def session() -> AsyncSession:
-        alchemy: SQLAlchemyAsyncConfig = app.state.alchemy
+        alchemy: SQLAlchemyAsyncConfig = app.state.components.alchemy
         return alchemy.provide_session(app.state, connection.scope)
 
     return session

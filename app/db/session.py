@@ -6,16 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ("alchemy_of", "session_scope")
-
-
-def alchemy_of(app: Litestar) -> SQLAlchemyAsyncConfig:
-    """The app's database config (set by ``create_app``)."""
-    config: SQLAlchemyAsyncConfig = app.state.alchemy
-    return config
+__all__ = ("session_scope",)
 
 
 @asynccontextmanager

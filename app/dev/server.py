@@ -18,8 +18,8 @@ import uvicorn
 from advanced_alchemy.alembic.commands import AlembicCommands
 from litestar import Litestar
 
+from app.components import components_of
 from app.config import Settings
-from app.db.session import alchemy_of
 from app.dev.demo import DEMO_USERS, ensure_demo_data, ensure_demo_users
 from app.dev.embedded import stop_embedded_services
 
@@ -27,8 +27,8 @@ __all__ = ("run_dev_server",)
 
 
 def run_dev_server(loaded_app: Litestar, build_app: Callable[[Settings], Litestar], *, host: str, port: int) -> None:
-    settings: Settings = loaded_app.state.settings
-    alchemy = alchemy_of(loaded_app)
+    settings = components_of(loaded_app).settings
+    alchemy = components_of(loaded_app).alchemy
     click.secho("Applying migrations…", fg="cyan")
     AlembicCommands(sqlalchemy_config=alchemy).upgrade(revision="head")
 

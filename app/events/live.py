@@ -389,7 +389,7 @@ async def _serve(
     except ValueError:
         await socket.close(code=POLICY_VIOLATION, reason="since must be an integer in 0..2^63-1")
         return
-    auth = await _authenticate(token, tokens, session_maker, socket.app.state.direct)
+    auth = await _authenticate(token, tokens, session_maker, socket.app.state.components.direct)
     if auth is None or (everyone and not auth[0].can(ORDERS_MANAGE)):
         await socket.close(code=POLICY_VIOLATION, reason="Invalid token or missing permission")
         return

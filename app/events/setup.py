@@ -105,7 +105,8 @@ def build_event_components(
     redis: Redis,
     session_maker: Callable[[], async_sessionmaker[AsyncSession]],
 ) -> EventComponents:
-    """``session_maker`` is read on each use (the SQLAlchemy plugin sets it up once the app exists)."""
+    """The event side of one app. ``session_maker`` gives the SQLAlchemy plugin's session maker on each use (made
+    once per database config, on first use)."""
     assert settings.database_url is not None
     resources: list[WorkerResources] = []
     saq = saq_config(settings, lambda: resources[0])

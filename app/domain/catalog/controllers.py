@@ -74,10 +74,11 @@ class ProductController(Controller):
             authorization = request.headers.get("authorization")
             if bearer_token(authorization) is None:
                 return False
-            # The codec comes from app state, not DI: a second dependency would make Litestar resolve the two in a
-            # task group on every request of this hot route.
-            claims = authenticate(authorization, request.app.state.tokens)
-            users = UserService(session=products.session, direct=request.app.state.direct)
+            # The codec comes from the app's components, not DI: a second dependency would make Litestar resolve
+            # the two in a task group on every request of this hot route.
+            components = request.app.state.components
+            claims = authenticate(authorization, components.tokens)
+            users = UserService(session=products.session, direct=components.direct)
             principal = await users.load_principal(claims.user_id, issued_at=claims.issued_at)
             if principal is None:
                 raise AuthenticationFailed("invalid_token", "The account no longer exists or is deactivated")

@@ -18,8 +18,8 @@ def provide_orders(request: Request[Any, Any, Any]) -> OrderService:
 
     A plain function like :func:`app.db.providers.provide_service`, for the same reason: no per-request task group.
     """
-    state = request.app.state
-    return OrderService(session=request_session(request), direct=state.direct, cursors=state.cursors)
+    components = request.app.state.components
+    return OrderService(session=request_session(request), direct=components.direct, cursors=components.cursors)
 
 
 dependencies: dict[str, Provide] = {"orders": Provide(provide_orders, sync_to_thread=False)}

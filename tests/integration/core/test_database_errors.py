@@ -21,9 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.components import components_of, migration_heads
 from app.config import MIGRATIONS_VERSION_TABLE, Settings, alchemy_config
 from app.core.health import ReadinessProbe
-from app.main import migration_heads
 from app.models import metadata
 from tests.conftest import Servers, _admin_execute
 from tests.integration.core.dedicated_app import running_app
@@ -61,7 +61,7 @@ async def _fresh_connections(app: Litestar) -> None:
     """The app's direct pool opens new connections on their next use: PostgreSQL revalidates a statement a
     connection prepared earlier by the table's id, so a connection that ran it before a rename would still find the
     renamed table, where a freshly deployed process (what these tests stand for) would not."""
-    await app.state.direct.pool.expire_connections()
+    await components_of(app).direct.pool.expire_connections()
 
 
 @asynccontextmanager

@@ -6,9 +6,9 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.components import migration_heads
 from app.config import MIGRATIONS_VERSION_TABLE, Settings
 from app.core.health import ReadinessProbe
-from app.main import migration_heads
 from tests.integration.core.dedicated_app import running_app
 
 

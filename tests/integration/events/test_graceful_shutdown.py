@@ -94,7 +94,8 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 async def spawn(settings: Settings, tmp_path: Path, committed_db: None) -> AsyncIterator[Spawn]:
     """Start ``uvicorn app.main:app [args]`` on a free port and wait until it is ready."""
     started: list[asyncio.subprocess.Process] = []
-    log = (tmp_path / "server.log").open("wb")
+    log_path = tmp_path / "server.log"
+    log = log_path.open("wb")
 
     async def start(*args: str) -> Server:
         port = free_port()
@@ -115,6 +116,7 @@ async def spawn(settings: Settings, tmp_path: Path, committed_db: None) -> Async
                 process.kill()
                 await process.wait()
         log.close()
+        print(log_path.read_text(errors="replace")[-8000:])  # shown by pytest when the test failed
 
 
 async def _wait_ready(server: Server, within: float = 30.0) -> None:

@@ -148,7 +148,7 @@ async def test_event_ids_follow_commit_order_not_insert_order(
     """Insert A, insert B, commit B, dispatch, commit A, dispatch: B must get the lower id."""
     product = await products(stock=5)
     order_id = uuid.UUID((await place(events_client, alice, (product, 1))).json()["id"])
-    dispatcher: OutboxDispatcher = events_client._transport.app.state.outbox  # type: ignore[attr-defined]
+    dispatcher: OutboxDispatcher = events_client._transport.app.state.components.events.dispatcher  # type: ignore[attr-defined]
     await dispatcher.dispatch()
     maker = async_sessionmaker(engine)
 

@@ -14,6 +14,7 @@ from httpx_ws import WebSocketDisconnect, aconnect_ws
 from litestar import Litestar
 from redis.asyncio import Redis
 
+from app.components import components_of
 from app.config import Settings
 from app.core.security import TokenCodec
 from app.events.outbox import EventChannels
@@ -75,8 +76,10 @@ async def test_missing_or_invalid_token_is_refused(events_app: Litestar, token: 
 
 
 async def test_expired_token_is_refused(events_app: Litestar, alice: Shopper) -> None:
-    codec: TokenCodec = events_app.state.tokens
-    expired = TokenCodec(secret=events_app.state.settings.jwt_secret, algorithm="HS256", ttl=timedelta(seconds=-5))
+    codec: TokenCodec = components_of(events_app).tokens
+    expired = TokenCodec(
+        secret=components_of(events_app).settings.jwt_secret, algorithm="HS256", ttl=timedelta(seconds=-5)
+    )
 
     assert await refusal(events_app, f"/ws/orders?token={expired.issue(alice.user.id)}") in {403, 1008}
     assert codec is not None
@@ -145,7 +148,7 @@ async def test_events_of_a_deployment_on_another_redis_database_never_arrive(
     products: ProductMaker,
 ) -> None:
     # Redis pub/sub ignores the database number; a deployment on another database publishes to other channels.
-    settings: Settings = events_app.state.settings
+    settings: Settings = components_of(events_app).settings
     assert settings.redis_url is not None
     own_db = int(settings.redis_url.rsplit("/", 1)[1])
     product = await products(stock=5)
@@ -276,7 +279,9 @@ async def test_losing_orders_manage_closes_admin_feeds_on_every_process(
 
 
 async def test_the_socket_closes_when_its_token_expires(events_app: Litestar, alice: Shopper) -> None:
-    short = TokenCodec(secret=events_app.state.settings.jwt_secret, algorithm="HS256", ttl=timedelta(seconds=3))
+    short = TokenCodec(
+        secret=components_of(events_app).settings.jwt_secret, algorithm="HS256", ttl=timedelta(seconds=3)
+    )
 
     async with (
         ws_client(events_app) as client,

@@ -21,6 +21,7 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.components import components_of
 from app.domain.addresses.schemas import AddressRead
 from app.domain.orders.schemas import MAX_LINES, MAX_QUANTITY
 from app.domain.orders.services import OrderService
@@ -204,7 +205,7 @@ async def test_the_first_payment_sweep_after_seeding_cancels_nothing(
 ) -> None:
     await seed(db_connection, payment_ttl=600, clock=datetime.now(UTC))
 
-    sweep = OrderService(db, direct=app.state.direct)
+    sweep = OrderService(db, direct=components_of(app).direct)
     batch = await sweep.expire_unpaid(placed_before=datetime.now(UTC) - timedelta(seconds=600))
 
     assert batch.count == 0
