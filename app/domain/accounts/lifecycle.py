@@ -20,7 +20,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +28,7 @@ from sqlalchemy.orm import selectinload
 from app.core.email_address import plain_email
 from app.core.errors import Conflict, DomainError, NotFound
 from app.core.security import PasswordHashing, hash_refresh_token, new_one_time_token
-from app.db.services import Service
+from app.db.services import Service, apply_changes
 from app.domain.accounts.models import (
     EMAIL_VERIFICATION,
     PASSWORD_RESET,
@@ -81,8 +80,7 @@ class AccountService(Service[User]):
         user = await self.repository.get_one_or_none(User.id == user_id, with_for_update=True)
         if user is None:
             raise NotFound("User")
-        if data.full_name is not msgspec.UNSET:
-            user.full_name = data.full_name
+        apply_changes(user, data)
         await self.session.commit()
         return await self._read(user_id)
 
