@@ -37,8 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.core.logging import get_logger
-from app.core.security import hash_refresh_token
-from app.domain.accounts.lifecycle import issue_one_time_token
+from app.domain.accounts.lifecycle import issue_one_time_token, withdraw_one_time_token
 from app.domain.accounts.models import (
     EMAIL_VERIFICATION,
     PASSWORD_RESET,
@@ -158,7 +157,7 @@ async def _withdraw(session_maker: async_sessionmaker[AsyncSession], token: str)
     """Delete a token whose email was not accepted (best effort: unsent, it is unknown to anyone and expires)."""
     with contextlib.suppress(Exception):
         async with session_maker() as session:
-            await session.execute(delete(AccountToken).where(AccountToken.token_hash == hash_refresh_token(token)))
+            await withdraw_one_time_token(session, token)
             await session.commit()
 
 
