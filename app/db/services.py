@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.prepared import DirectPool
 
-__all__ = ("Service",)
+__all__ = ("Service", "apply_changes")
 
 ModelT = TypeVar("ModelT", bound=Any)
 
@@ -61,3 +62,18 @@ class Service(SQLAlchemyAsyncRepositoryService[ModelT], Generic[ModelT]):
             self._repository_ready = True
         repository: SQLAlchemyAsyncRepository[ModelT] = super().repository
         return repository
+
+
+def apply_changes(item: object, changes: msgspec.Struct) -> None:
+    """Copy onto ``item`` the fields a partial update (PATCH) carries: every one that is not ``UNSET``; ``None``
+    included, since it clears an optional field.
+
+    advanced-alchemy's ``service.update(data, item_id=..., with_for_update=True)`` makes the same copy, but at 1.12.0
+    its repository then fetches the row a second time (one more ``SELECT ... FOR UPDATE``; a product PATCH measured
+    4 statements instead of 3, an empty one 3 instead of 2), and it finds the row by id alone, where an address must
+    also belong to the caller. So the services lock the row themselves and copy the fields with this.
+    """
+    for name in changes.__struct_fields__:
+        value = getattr(changes, name)
+        if value is not msgspec.UNSET:
+            setattr(item, name, value)

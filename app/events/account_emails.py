@@ -27,11 +27,9 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar_saq import CronJob
 from saq.types import Context
 from sqlalchemy import delete, or_, select, update
@@ -39,8 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.core.logging import get_logger
-from app.core.security import hash_refresh_token
-from app.domain.accounts.lifecycle import issue_one_time_token
+from app.domain.accounts.lifecycle import issue_one_time_token, withdraw_one_time_token
 from app.domain.accounts.models import (
     EMAIL_VERIFICATION,
     PASSWORD_RESET,
@@ -50,6 +47,7 @@ from app.domain.accounts.models import (
     User,
 )
 from app.events.email import OutgoingEmail
+from app.events.templates import render_email
 
 if TYPE_CHECKING:
     from saq import Queue
@@ -78,13 +76,6 @@ GIVE_UP_AFTER: Final = timedelta(days=1)
 JOB_TIMEOUT_S: Final = 60
 _RELAY_KEY: Final = "account_email_relay"
 
-_TEMPLATES: Final = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    auto_reload=False,
-)
 _SUBJECTS: Final = {PASSWORD_RESET: "Reset your password", EMAIL_VERIFICATION: "Confirm your email address"}
 _PAGES: Final = {PASSWORD_RESET: "/reset-password", EMAIL_VERIFICATION: "/verify-email"}
 
@@ -117,12 +108,7 @@ def render_account_email(message: AccountMessage, public_base_url: str) -> Outgo
         "link": f"{public_base_url}{_PAGES[message.purpose]}?{urlencode({'token': message.token})}",
         "valid_for": _duration(message.valid_for),
     }
-    return OutgoingEmail(
-        to=message.to,
-        subject=subject,
-        text=_TEMPLATES.get_template(f"{message.purpose}.txt").render(context),
-        html=_TEMPLATES.get_template(f"{message.purpose}.html").render(context),
-    )
+    return render_email(message.purpose, message.to, subject, context)
 
 
 # -------------------------------------------------------------------------------------------------------- job
@@ -171,7 +157,7 @@ async def _withdraw(session_maker: async_sessionmaker[AsyncSession], token: str)
     """Delete a token whose email was not accepted (best effort: unsent, it is unknown to anyone and expires)."""
     with contextlib.suppress(Exception):
         async with session_maker() as session:
-            await session.execute(delete(AccountToken).where(AccountToken.token_hash == hash_refresh_token(token)))
+            await withdraw_one_time_token(session, token)
             await session.commit()
 
 

@@ -1,20 +1,21 @@
-"""Order emails: a plain-text and an HTML rendering of the same content.
+"""Emails (order and account): a plain-text and an HTML rendering of the same content.
 
 Jinja2 (installed with Litestar) renders them with autoescaping on for HTML, so product names or addresses
-containing markup are shown, not interpreted.
+containing markup are shown, not interpreted. One environment serves every email (``render_email``), so the
+account emails (``app.events.account_emails``) and the order emails share its settings and its template cache.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from app.events.email import OutgoingEmail
 
-__all__ = ("EmailLine", "OrderEmail", "render_order_email")
+__all__ = ("EmailLine", "OrderEmail", "render_email", "render_order_email")
 
 _TEMPLATES: Final = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -70,8 +71,13 @@ def render_order_email(data: OrderEmail) -> OutgoingEmail:
         subject = f"Your order #{short_id} {_STATUS_WORDS.get(data.status, 'was updated')}"
         template = "order_status_changed"
     context = {"order": data, "status_words": _STATUS_WORDS.get(data.status, data.status), "subject": subject}
+    return render_email(template, data.to, subject, context)
+
+
+def render_email(template: str, to: str, subject: str, context: dict[str, Any]) -> OutgoingEmail:
+    """The email of ``templates/<template>.txt`` and ``.html``, both rendered with ``context``."""
     return OutgoingEmail(
-        to=data.to,
+        to=to,
         subject=subject,
         text=_TEMPLATES.get_template(f"{template}.txt").render(context),
         html=_TEMPLATES.get_template(f"{template}.html").render(context),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import (
     CookieParameter,
@@ -65,26 +66,23 @@ RefreshCookie = Annotated[
 def _refresh_cookie(issued: IssuedRefreshToken, settings: Settings) -> Cookie:
     # The cookie lives as long as its token: at most REFRESH_TOKEN_TTL, less near the session's maximum age.
     lifetime = round((issued.expires_at - datetime.now(UTC)).total_seconds())
-    return Cookie(
-        key=REFRESH_COOKIE,
-        value=issued.token,
-        path=COOKIE_PATH,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="strict",
-        max_age=max(0, min(lifetime, settings.refresh_token_ttl)),
-    )
+    return _cookie(issued.token, max(0, min(lifetime, settings.refresh_token_ttl)), settings)
 
 
 def _cleared_cookie(settings: Settings) -> Cookie:
+    return _cookie("", 0, settings)
+
+
+def _cookie(value: str, max_age: int, settings: Settings) -> Cookie:
+    """The refresh cookie, set or cleared: sent only to ``/auth``, never readable by scripts, never cross-site."""
     return Cookie(
         key=REFRESH_COOKIE,
-        value="",
+        value=value,
         path=COOKIE_PATH,
         httponly=True,
         secure=settings.cookie_secure,
         samesite="strict",
-        max_age=0,
+        max_age=max_age,
     )
 
 
@@ -101,12 +99,45 @@ def _token_response(issued: IssuedRefreshToken, tokens: TokenCodec, settings: Se
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LogIn:
+    """Check email and password and start a session: the one flow behind ``/auth/login`` (JSON body) and
+    ``/auth/token`` (the OAuth2 form), which differ only in how the credentials arrive."""
+
+    users: UserService
+    sessions: SessionService
+    passwords: PasswordHashing
+    tokens: TokenCodec
+    settings: Settings
+
+    async def __call__(self, email: str, password: str, user_agent: str | None) -> Response[AccessToken]:
+        user = await self.users.authenticate(email, password, self.passwords)
+        issued = await self.sessions.start(
+            user.id,
+            user_agent,
+            timedelta(seconds=self.settings.refresh_token_ttl),
+            max_age=timedelta(seconds=self.settings.refresh_session_max_age),
+        )
+        return _token_response(issued, self.tokens, self.settings)
+
+
+def provide_log_in(
+    users: NamedDependency[UserService],
+    sessions: NamedDependency[SessionService],
+    passwords: NamedDependency[PasswordHashing],
+    tokens: NamedDependency[TokenCodec],
+    settings: NamedDependency[Settings],
+) -> LogIn:
+    return LogIn(users, sessions, passwords, tokens, settings)
+
+
 class CredentialsController(Controller):
     """Register and log in. Mounted behind the auth rate limiter (see ``app.main``)."""
 
     path = "/auth"
     tags = ["auth"]
     security = [{}]
+    dependencies = {"log_in": Provide(provide_log_in, sync_to_thread=False)}
 
     @post(
         "/register",
@@ -133,21 +164,10 @@ class CredentialsController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[Login],
-        users: NamedDependency[UserService],
-        sessions: NamedDependency[SessionService],
-        passwords: NamedDependency[PasswordHashing],
-        tokens: NamedDependency[TokenCodec],
-        settings: NamedDependency[Settings],
+        log_in: NamedDependency[LogIn],
     ) -> Response[AccessToken]:
         """Exchange email and password for an access token and a refresh cookie (a new session)."""
-        user = await users.authenticate(data.email, data.password, passwords)
-        issued = await sessions.start(
-            user.id,
-            request.headers.get("user-agent"),
-            timedelta(seconds=settings.refresh_token_ttl),
-            max_age=timedelta(seconds=settings.refresh_session_max_age),
-        )
-        return _token_response(issued, tokens, settings)
+        return await log_in(data.email, data.password, request.headers.get("user-agent"))
 
     @post(
         "/token",
@@ -159,21 +179,10 @@ class CredentialsController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: URLEncodedBody[LoginForm],
-        users: NamedDependency[UserService],
-        sessions: NamedDependency[SessionService],
-        passwords: NamedDependency[PasswordHashing],
-        tokens: NamedDependency[TokenCodec],
-        settings: NamedDependency[Settings],
+        log_in: NamedDependency[LogIn],
     ) -> Response[AccessToken]:
         """OAuth2 password grant (form fields ``username`` = email, ``password``), for the docs' Authorize button."""
-        user = await users.authenticate(data.username, data.password, passwords)
-        issued = await sessions.start(
-            user.id,
-            request.headers.get("user-agent"),
-            timedelta(seconds=settings.refresh_token_ttl),
-            max_age=timedelta(seconds=settings.refresh_session_max_age),
-        )
-        return _token_response(issued, tokens, settings)
+        return await log_in(data.username, data.password, request.headers.get("user-agent"))
 
 
 class SessionController(Controller):

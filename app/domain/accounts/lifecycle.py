@@ -20,28 +20,24 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.core.email_address import plain_email
 from app.core.errors import Conflict, DomainError, NotFound
 from app.core.security import PasswordHashing, hash_refresh_token, new_one_time_token
-from app.db.services import Service
-from app.domain.accounts.models import (
-    EMAIL_VERIFICATION,
-    PASSWORD_RESET,
-    AccountEmail,
-    AccountToken,
-    TokenPurpose,
-    User,
-)
+from app.db.services import Service, apply_changes
+from app.domain.accounts.models import EMAIL_VERIFICATION, PASSWORD_RESET, AccountToken, TokenPurpose, User
 from app.domain.accounts.schemas import PasswordChange, PasswordReset, ProfileUpdate, UserRead
-from app.domain.accounts.services import SessionService, queue_verification_email, to_user_read
+from app.domain.accounts.services import (
+    SessionService,
+    queue_password_reset_email,
+    queue_verification_email,
+    to_user_read,
+)
 
-__all__ = ("AccountService", "issue_one_time_token")
+__all__ = ("AccountService", "issue_one_time_token", "withdraw_one_time_token")
 
 
 def _now() -> datetime:
@@ -69,6 +65,11 @@ async def issue_one_time_token(session: AsyncSession, user_id: uuid.UUID, purpos
     return token
 
 
+async def withdraw_one_time_token(session: AsyncSession, token: str) -> None:
+    """Delete the token made by :func:`issue_one_time_token` (no commit): its email was not sent."""
+    await session.execute(delete(AccountToken).where(AccountToken.token_hash == hash_refresh_token(token)))
+
+
 class AccountService(Service[User]):
     """What users do to their own account."""
 
@@ -81,8 +82,7 @@ class AccountService(Service[User]):
         user = await self.repository.get_one_or_none(User.id == user_id, with_for_update=True)
         if user is None:
             raise NotFound("User")
-        if data.full_name is not msgspec.UNSET:
-            user.full_name = data.full_name
+        apply_changes(user, data)
         await self.session.commit()
         return await self._read(user_id)
 
@@ -111,7 +111,7 @@ class AccountService(Service[User]):
 
     async def request_password_reset(self, email: str) -> None:
         """Queue a reset email for whoever owns ``email``: the worker finds out, not the request (no enumeration)."""
-        await self.session.execute(insert(AccountEmail).values(kind=PASSWORD_RESET, email=plain_email(email)))
+        await queue_password_reset_email(self.session, email)
         await self.session.commit()
 
     async def reset_password(self, data: PasswordReset, passwords: PasswordHashing) -> None:

@@ -22,6 +22,7 @@ from app.db.prepared import Prepared
 from app.db.services import Service
 from app.domain.accounts.models import (
     EMAIL_VERIFICATION,
+    PASSWORD_RESET,
     AccountEmail,
     RefreshToken,
     RefreshTokenFamily,
@@ -42,6 +43,7 @@ __all__ = (
     "IssuedRefreshToken",
     "SessionService",
     "UserService",
+    "queue_password_reset_email",
     "queue_verification_email",
     "to_user_read",
 )
@@ -76,6 +78,11 @@ def _permissions_of(roles: Iterable[Role]) -> list[str]:
 async def queue_verification_email(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Put a verification email for ``user_id`` in the outbox (part of the caller's transaction; no commit)."""
     await session.execute(insert(AccountEmail).values(kind=EMAIL_VERIFICATION, user_id=user_id))
+
+
+async def queue_password_reset_email(session: AsyncSession, email: str) -> None:
+    """Put a reset email for whoever owns ``email`` in the outbox (no commit): the worker looks the account up."""
+    await session.execute(insert(AccountEmail).values(kind=PASSWORD_RESET, email=plain_email(email)))
 
 
 def to_user_read(user: User) -> UserRead:

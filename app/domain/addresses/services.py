@@ -15,7 +15,7 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import func, select, update
 
 from app.core.errors import DomainError, NotFound
-from app.db.services import Service
+from app.db.services import Service, apply_changes
 from app.domain.addresses.models import Address
 from app.domain.addresses.schemas import AddressCreate, AddressRead, AddressUpdate
 
@@ -88,9 +88,7 @@ class AddressService(Service[Address]):
         address = await self.repository.get_one_or_none(*_owned(user_id, address_id), with_for_update=True)
         if address is None:
             raise NotFound("Address")
-        for name, value in msgspec.structs.asdict(data).items():
-            if value is not msgspec.UNSET:
-                setattr(address, name, value)
+        apply_changes(address, data)
         await self.session.flush()
         updated = to_address_read(address)
         await self.session.commit()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.errors import Conflict, NotFound, is_unique_violation
 from app.core.pagination import Page, PageParams
 from app.db.prepared import Prepared
-from app.db.services import Service
+from app.db.services import Service, apply_changes
 from app.domain.catalog.models import Product
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 
@@ -145,9 +145,7 @@ class ProductService(Service[Product]):
         product = await self.repository.get_one_or_none(Product.id == product_id, with_for_update=True)
         if product is None:
             raise NotFound("Product")
-        for name, value in msgspec.structs.asdict(data).items():
-            if value is not msgspec.UNSET:
-                setattr(product, name, value)
+        apply_changes(product, data)
         await self._flush(product.sku)
         updated = to_product_read(product)
         await self.session.commit()

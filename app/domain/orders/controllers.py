@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.di import NamedDependency
@@ -53,6 +53,12 @@ OptionalPerPage = Annotated[
     ),
 ]
 OrderList = Page[OrderRead] | CursorPage[OrderRead]
+#: What both listings (``/orders``, ``/admin/orders``) answer, for their OpenAPI descriptions.
+_LISTING: Final = (
+    "Without `cursor`: a numbered page, `{items, total, page, per_page, pages}`; a page starting past the\n"
+    "10,000th order is 422 `page_too_deep`. With `cursor` (empty for the first page): `{items, per_page,\n"
+    "next_cursor}`, no total, any depth; a malformed or tampered cursor is 422 `invalid_cursor`."
+)
 
 
 class OrderController(Controller):
@@ -83,7 +89,7 @@ class OrderController(Controller):
         headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
         return Response(placed.body, status_code=HTTP_201_CREATED, media_type=MediaType.JSON, headers=headers)
 
-    @get("/", responses=problems(401, 422))
+    @get("/", description=f"The caller's orders, newest first.\n\n{_LISTING}", responses=problems(401, 422))
     async def list_orders(
         self,
         request: Request[Principal, Any, Any],
@@ -93,16 +99,7 @@ class OrderController(Controller):
         status: StatusFilter = None,
         cursor: Cursor = None,
     ) -> OrderList:
-        """The caller's orders, newest first.
-
-        Without `cursor`: a numbered page, `{items, total, page, per_page, pages}`; a page starting past the
-        10,000th order is 422 `page_too_deep`. With `cursor` (empty for the first page): `{items, per_page,
-        next_cursor}`, no total, any depth; a malformed or tampered cursor is 422 `invalid_cursor`.
-        """
-        if cursor is None:
-            return await orders.list_orders(_numbered(page, per_page), user_id=request.user.id, status=status)
-        _no_page_with(page)
-        return await orders.browse_orders(cursor, per_page, own=True, user_id=request.user.id, status=status)
+        return await _list(orders, page, per_page, cursor, own=True, user_id=request.user.id, status=status)
 
     @get("/{order_id:uuid}", responses=problems(401, 404))
     async def get_order(
@@ -152,7 +149,7 @@ class AdminOrderController(Controller):
     tags = ["admin"]
     guards = [requires_permission(ORDERS_MANAGE)]
 
-    @get("/", responses=problems(401, 403, 422))
+    @get("/", description=f"Every user's orders, newest first.\n\n{_LISTING}", responses=problems(401, 403, 422))
     async def list_all_orders(
         self,
         orders: NamedDependency[OrderService],
@@ -162,23 +159,22 @@ class AdminOrderController(Controller):
         user_id: Annotated[uuid.UUID | None, QueryParameter(description="Only this user's orders.")] = None,
         cursor: Cursor = None,
     ) -> OrderList:
-        """Every user's orders, newest first.
-
-        Without `cursor`: a numbered page, `{items, total, page, per_page, pages}`; a page starting past the
-        10,000th order is 422 `page_too_deep`. With `cursor` (empty for the first page): `{items, per_page,
-        next_cursor}`, no total, any depth; a malformed or tampered cursor is 422 `invalid_cursor`.
-        """
-        if cursor is None:
-            return await orders.list_orders(_numbered(page, per_page), user_id=user_id, status=status)
-        _no_page_with(page)
-        return await orders.browse_orders(cursor, per_page, own=False, user_id=user_id, status=status)
+        return await _list(orders, page, per_page, cursor, own=False, user_id=user_id, status=status)
 
 
-def _numbered(page: int | None, per_page: int | None) -> PageParams:
-    """The contract's defaults (page 1 of 20); ``page_too_deep`` past the 10,000th order."""
-    return PageParams(page or 1, per_page or 20)
-
-
-def _no_page_with(page: int | None) -> None:
+async def _list(
+    orders: OrderService,
+    page: int | None,
+    per_page: int | None,
+    cursor: str | None,
+    *,
+    own: bool,
+    user_id: uuid.UUID | None,
+    status: OrderStatus | None,
+) -> OrderList:
+    """Both listings: a numbered page (the contract's defaults, page 1 of 20) or, with a cursor, a cursor page."""
+    if cursor is None:
+        return await orders.list_orders(PageParams(page or 1, per_page or 20), user_id=user_id, status=status)
     if page is not None:
         raise InvalidRequest([FieldError(field="page", message="Use either page or cursor, not both")])
+    return await orders.browse_orders(cursor, per_page, own=own, user_id=user_id, status=status)

@@ -57,7 +57,10 @@ class EndpointUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
-class EndpointRead(msgspec.Struct):
+class _Endpoint(msgspec.Struct):
+    """The fields both answers share. Neither answer derives from the other, so a type checker refuses an
+    ``EndpointWithSecret`` where an ``EndpointRead`` is declared: the secret cannot leak into a read by mistake."""
+
     id: uuid.UUID
     url: str
     event_types: list[str]
@@ -67,16 +70,13 @@ class EndpointRead(msgspec.Struct):
     created_at: datetime
 
 
-class EndpointWithSecret(msgspec.Struct):
+class EndpointRead(_Endpoint):
+    pass
+
+
+class EndpointWithSecret(_Endpoint):
     """An endpoint with its signing secret: the answer to creation and rotation, and only to them."""
 
-    id: uuid.UUID
-    url: str
-    event_types: list[str]
-    description: str | None
-    is_active: bool
-    disabled_reason: str | None
-    created_at: datetime
     secret: str
 
 
