@@ -60,6 +60,7 @@ from app.domain.webhooks.schemas import EventType, WebhookHeaders, WebhookMessag
 from app.domain.webhooks.signing import signature_header
 from app.domain.webhooks.targets import TargetPolicy, TargetRefused, resolve
 from app.events.email import EmailSender, OutgoingEmail, email_sender_for
+from app.events.prompt_stop import PromptStop
 
 __all__ = (
     "ATTEMPT_TIMEOUT_S",
@@ -545,6 +546,7 @@ class WebhookWorker:
             startup=[self._provide],
         )
         self._worker.SIGNALS = []  # the orders worker owns the process's signals and stops this one
+        PromptStop(self._worker, grace=ATTEMPT_TIMEOUT_S + 2).install()  # running attempts finish, idle loops don't
         self._task: asyncio.Task[None] | None = None
 
     async def _provide(self, ctx: Context) -> None:
@@ -561,11 +563,6 @@ class WebhookWorker:
         """Stop taking jobs, let running attempts finish (up to their 10 s), then close everything."""
         if self.resources.pump is not None:
             await self.resources.pump.stop()
-        # SAQ's own grace period also waits for its idle dequeue loops, which never end: wait for the jobs instead.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ATTEMPT_TIMEOUT_S + 2
-        while self._worker.job_task_contexts and loop.time() < deadline:  # noqa: ASYNC110 - SAQ has no such event
-            await asyncio.sleep(0.05)
         await self._worker.stop()
         if self._task is not None:
             self._task.cancel()
