@@ -140,6 +140,7 @@ def test_with_values_draws_from_its_own_source_and_leaves_the_shared_one_alone()
     private = with_values(ProductCreateFactory, FakeValues(99)).build()
     assert ProductCreateFactory.build() == expected[1]
     assert private == with_values(ProductCreateFactory, FakeValues(99)).build()
+    seed_factories(secrets.randbits(32))  # a fresh stream for the other tests, as above
 
 
 # --- orders ------------------------------------------------------------------------------------------------------
