@@ -12,8 +12,9 @@ How a run works
        ``stock >= 0``, and ``initial stock = remaining stock + units sold`` (sold = non-cancelled lines).
        :attr:`Seeder.initial_stock` keeps the starting stock of each product.
     3. **Customers and products** are written with COPY, one transaction per batch.
-    4. **Orders**: the same shapes are drawn again and each order is built by :func:`build_order_graph` (the rules
-       of ``POST /orders``, snapshots, total, stock, one event per step of its history). One transaction per batch
+    4. **Orders**: the shapes kept from the demand pass are built into orders by the rules, values and draws of
+       :func:`~app.testing.factories.build_order_graph` (``POST /orders``'s checks, snapshots, total, stock, one
+       event per step of its history), in a batch builder of its own (:class:`_OrderBuilder`, for speed). One transaction per batch
        holds its orders, lines, events and the stock they took, so a Ctrl-C loses at most the batch in flight, and
        what committed is consistent.
 
@@ -43,6 +44,7 @@ import hashlib
 import itertools
 import time
 import uuid
+from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol, TypeVar
 
 import msgspec
+from asyncpg.pgproto import pgproto
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,18 +61,16 @@ from app.domain.accounts.services import DEFAULT_ROLE
 from app.domain.addresses.models import Address
 from app.domain.catalog.models import Product
 from app.domain.orders.events import EVENT_COLUMNS
+from app.domain.orders.schemas import MAX_LINES, MAX_QUANTITY
 from app.domain.orders.state_machine import PAYMENT_TIMEOUT, OrderStatus
 from app.events.outbox import LAST_EVENT_ID, LOCK_KEY
 from app.testing.factories import (
     DEFAULT_PASSWORD,
     AddressCreateFactory,
-    OrderEventRow,
-    OrderGraph,
-    OrderItemRow,
     ProductCreateFactory,
     RegistrationFactory,
-    build_order_graph,
     password_hash_for,
+    shipping_snapshot,
     with_values,
 )
 from app.testing.values import FakeValues, Transition
@@ -118,6 +119,9 @@ _TAKE_STOCK = text(
     """
 )
 _OUTBOX_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_STATUSES: Final = tuple(OrderStatus)
+_MILLIS: Final = 2**48 - 1
+_RAND_B: Final = 2**62 - 1
 
 
 def start_of_day(moment: datetime | None = None) -> datetime:
@@ -227,29 +231,167 @@ class _OrderBatch:
     """One transaction's worth of orders, as COPY records, and the stock their lines took."""
 
     orders: list[tuple[Any, ...]]
-    items: list[OrderItemRow]
-    events: list[OrderEventRow]  # in the order they get their event ids
+    items: list[tuple[Any, ...]]
+    events: list[tuple[Any, ...]]  # the columns after ``event_id``, in the order they get their event ids
     sold: dict[uuid.UUID, int]  # units taken per product (a cancelled order's came back: 0)
     changed: dict[uuid.UUID, datetime]  # when each product's stock last changed
 
-    @classmethod
-    def of(cls, graphs: list[OrderGraph], snapshots: dict[uuid.UUID, str]) -> _OrderBatch:
-        graphs = sorted(graphs, key=lambda graph: graph.order.created_at)
-        orders = [
-            (*order[:4], snapshots[uuid.UUID(order.shipping_address["id"])], *order[5:])
-            for order in (graph.order for graph in graphs)
-        ]
+
+class _Shapes:
+    """The demand pass's shapes, kept for the writing pass instead of drawn again (as ``array``s: ~10 bytes a line).
+
+    Drawing them again cost about a tenth of a run; keeping them as objects would take ~300 bytes an order.
+    """
+
+    __slots__ = ("_ends", "_indexes", "_quantities", "_statuses")
+
+    def __init__(self) -> None:
+        self._statuses = bytearray()
+        self._ends = array("q")
+        self._indexes = array("l")
+        self._quantities = array("b")
+
+    def append(self, shape: _Shape) -> None:
+        self._statuses.append(_STATUSES.index(shape.status))
+        for index, quantity in shape.lines:
+            self._indexes.append(index)
+            self._quantities.append(quantity)
+        self._ends.append(len(self._indexes))
+
+    def __iter__(self) -> Iterator[_Shape]:
+        start = 0
+        indexes, quantities = self._indexes, self._quantities
+        for status, end in zip(self._statuses, self._ends, strict=True):
+            yield _Shape(_STATUSES[status], list(zip(indexes[start:end], quantities[start:end], strict=True)))
+            start = end
+
+
+class _OrderBuilder:
+    """Builds each batch's COPY records: :func:`build_order_graph`'s rules, values and random draws, without its
+    per-order objects.
+
+    ``build_order_graph`` is the public, checked way to make one order; at a million orders its per-order costs were
+    most of the run's Python time: ``Product``/``Address`` ORM attribute reads (~3 M), an ``AddressRead`` snapshot per
+    order, ``uuid.UUID`` construction (~3 µs each, and asyncpg encodes it through ``.bytes``), ``NamedTuple`` rows
+    and the full request check. Here the products are plain tuples, the snapshot is made once per address, ids are
+    asyncpg's own ``UUID`` (equal to and hashing like ``uuid.UUID``, built and encoded in C), and only what the
+    shapes do not already guarantee is checked: quantities in range, and stock never below zero (the shapes' product
+    indexes are distinct by construction, the products active and the addresses the customer's own). The draws from
+    ``values`` are the same, in the same order, so a seed gives the same rows as through ``build_order_graph``.
+    """
+
+    def __init__(
+        self,
+        seeder: Seeder,
+        values: FakeValues,
+        customers: list[_Customer],
+        customer_weights: list[float],
+        products: list[Product],
+    ) -> None:
+        self._seeder = seeder
+        self._values = values
+        self._customers = customers
+        self._customer_ids = [_pg_uuid(customer.id) for customer in customers]
+        self._customer_weights = customer_weights
+        self._products = [(_pg_uuid(p.id), p.name, p.price_cents, p.sku) for p in products]
+        self._stock = [product.stock for product in products]
+        self._snapshots: dict[uuid.UUID, str] = {}
+
+    def batch(self, shapes: list[_Shape]) -> _OrderBatch:
+        options = self._seeder.options
+        values, customers, products, stock = self._values, self._customers, self._products, self._stock
+        getrandbits, choice = values.random.getrandbits, values.random.choice
+        window = self._seeder._payment_window
+        built = []
+        for shape in shapes:
+            pick = _pick(values, self._customer_weights)
+            customer, user_id = customers[pick], self._customer_ids[pick]
+            address = choice(customer.addresses)
+            history = values.order_history(shape.status, until=options.as_of, span=options.span, pending_for=window)
+            status, history = self._seeder._after_payment_timeout(shape.status, history)
+            lines = shape.lines
+            if not 1 <= len(lines) <= MAX_LINES:
+                raise ValueError(f"an order has 1 to {MAX_LINES} lines, not {len(lines)}")
+            for index, quantity in lines:
+                if not 1 <= quantity <= MAX_QUANTITY:
+                    raise ValueError(f"quantity {quantity} of {products[index][3]} is outside 1..{MAX_QUANTITY}")
+                if stock[index] < quantity:
+                    raise ValueError(f"only {stock[index]} of {products[index][3]} in stock, {quantity} wanted")
+            placed_at, changed_at = history[0].at, history[-1].at
+            millis = (int(placed_at.timestamp() * 1000) & _MILLIS) << 80
+            order_id = _pg_uuid_of(millis | _uuid7_bits(getrandbits(74)))
+            line_ids = sorted(millis | _uuid7_bits(getrandbits(74)) for _ in lines)
+            cancelled = status is OrderStatus.CANCELLED
+            items = []
+            total = 0
+            for line_id, (index, quantity) in zip(line_ids, lines, strict=True):
+                product_id, name, price, _ = products[index]
+                items.append((_pg_uuid_of(line_id), order_id, product_id, name, price, quantity))
+                total += price * quantity
+                if not cancelled:
+                    stock[index] -= quantity
+            order = (order_id, user_id, status.value, total, self._snapshot(address), placed_at, changed_at)
+            events = [
+                (
+                    "order_created" if step.previous is None else "order_status_changed",
+                    order_id,
+                    user_id,
+                    step.status.value,
+                    step.previous.value if step.previous else None,
+                    step.at,
+                    step.reason,
+                    step.at,
+                    step.at + _MAIL_DELAY,
+                )
+                for step in history
+            ]
+            built.append((order, items, events, changed_at if cancelled else placed_at, cancelled))
+        built.sort(key=_placed_at)
         sold: dict[uuid.UUID, int] = {}
         changed: dict[uuid.UUID, datetime] = {}
-        for graph in graphs:
-            cancelled = graph.order.status == OrderStatus.CANCELLED.value
-            moment = graph.order.updated_at if cancelled else graph.order.created_at
-            for item in graph.items:
-                sold[item.product_id] = sold.get(item.product_id, 0) + (0 if cancelled else item.quantity)
-                changed[item.product_id] = max(moment, changed.get(item.product_id, moment))
+        for _, items, _, moment, cancelled in built:
+            for item in items:
+                product_id = item[2]
+                sold[product_id] = sold.get(product_id, 0) + (0 if cancelled else item[5])
+                previous = changed.get(product_id)
+                if previous is None or moment > previous:
+                    changed[product_id] = moment
         # Event ids follow the events' times within the batch (the sort is stable: each order's steps stay in order).
-        events = sorted((event for graph in graphs for event in graph.events), key=lambda event: event.at)
-        return cls(orders, [item for graph in graphs for item in graph.items], events, sold, changed)
+        events = sorted((event for _, _, order_events, _, _ in built for event in order_events), key=_event_at)
+        return _OrderBatch(
+            [order for order, *_ in built], [item for _, items, *_ in built for item in items], events, sold, changed
+        )
+
+    def _snapshot(self, address: Address) -> str:
+        """The order's ``shipping_address`` (``AddressRead`` as JSON), made once per address."""
+        snapshot = self._snapshots.get(address.id)
+        if snapshot is None:
+            snapshot = self._snapshots[address.id] = msgspec.json.encode(shipping_snapshot(address)).decode()
+        return snapshot
+
+
+def _placed_at(built: tuple[Any, ...]) -> datetime:
+    placed: datetime = built[0][5]
+    return placed
+
+
+def _event_at(event: tuple[Any, ...]) -> datetime:
+    at: datetime = event[5]
+    return at
+
+
+def _uuid7_bits(bits: int) -> int:
+    """A UUIDv7's version, variant and random bits (:meth:`FakeValues.uuid7`'s layout), without its timestamp."""
+    return (0x7 << 76) | ((bits >> 62) << 64) | (0b10 << 62) | (bits & _RAND_B)
+
+
+def _pg_uuid_of(value: int) -> uuid.UUID:
+    made: uuid.UUID = pgproto.UUID(value.to_bytes(16, "big"))
+    return made
+
+
+def _pg_uuid(value: uuid.UUID) -> uuid.UUID:
+    return _pg_uuid_of(value.int)
 
 
 class Seeder:
@@ -290,7 +432,9 @@ class Seeder:
         # have them too (they come back afterwards), so the starting stock covers that peak as well.
         sold = [0] * len(products)
         peak = [0] * len(products)
+        shapes = _Shapes()
         for shape in self._shapes(key, product_weights):
+            shapes.append(shape)
             cancelled = shape.status is OrderStatus.CANCELLED
             for index, quantity in shape.lines:
                 if cancelled:
@@ -303,7 +447,7 @@ class Seeder:
 
         await self._write_customers(conn, users, existing, password_hash_for(SEED_PASSWORD, _salt(key)))
         await self._write_products(conn, products)
-        await self._write_orders(conn, key, customers, customer_weights, products, product_weights)
+        await self._write_orders(conn, key, shapes, customers, customer_weights, products)
 
     # ------------------------------------------------------------------------------------------------- planning
 
@@ -356,7 +500,7 @@ class Seeder:
         return products
 
     def _shapes(self, key: str, product_weights: list[float]) -> Iterator[_Shape]:
-        """The orders' shapes, from their own stream: drawing them twice gives the same shapes both times."""
+        """The orders' shapes, from their own stream (so the other streams' draws do not change them)."""
         values = FakeValues(f"{key}:shapes")
         for _ in range(self.options.orders):
             status = values.order_status()
@@ -407,30 +551,16 @@ class Seeder:
         self,
         conn: AsyncConnection,
         key: str,
+        shapes: _Shapes,
         customers: list[_Customer],
         customer_weights: list[float],
         products: list[Product],
-        product_weights: list[float],
     ) -> None:
         if self.progress:
             self.progress.start("orders", self.options.orders)
-        values = FakeValues(f"{key}:orders")
-        snapshots: dict[uuid.UUID, str] = {}
-        for shapes in _batches(self._shapes(key, product_weights), self.options.batch_size):
-            graphs = []
-            for shape in shapes:
-                customer = customers[_pick(values, customer_weights)]
-                address = values.random.choice(customer.addresses)
-                history = values.order_history(
-                    shape.status, until=self.options.as_of, span=self.options.span, pending_for=self._payment_window
-                )
-                status, history = self._after_payment_timeout(shape.status, history)
-                lines = [(products[index], quantity) for index, quantity in shape.lines]
-                graph = build_order_graph(customer.id, address, lines, status=status, history=history, values=values)
-                if address.id not in snapshots:
-                    snapshots[address.id] = msgspec.json.encode(graph.order.shipping_address).decode()
-                graphs.append(graph)
-            await self._write_order_batch(conn, _OrderBatch.of(graphs, snapshots))
+        builder = _OrderBuilder(self, FakeValues(f"{key}:orders"), customers, customer_weights, products)
+        for batch in _batches(shapes, self.options.batch_size):
+            await self._write_order_batch(conn, builder.batch(batch))
 
     @property
     def _payment_window(self) -> timedelta | None:
@@ -464,9 +594,7 @@ class Seeder:
             await driver.copy_records_to_table("order_items", records=batch.items, columns=_ITEM_COLUMNS)
             await conn.execute(_OUTBOX_LOCK, {"key": LOCK_KEY})
             last = int(await conn.scalar(LAST_EVENT_ID) or 0)
-            rows = [
-                (last + n, *event, event.at, event.at + _MAIL_DELAY) for n, event in enumerate(batch.events, start=1)
-            ]
+            rows = [(n, *event) for n, event in enumerate(batch.events, start=last + 1)]
             await driver.copy_records_to_table("order_events", records=rows, columns=_EVENT_COLUMNS)
         if self.report.first_event_id is None:
             self.report.first_event_id = last + 1
