@@ -245,9 +245,9 @@ class _Plan:
 
     Orders are written in the order they were placed (:meth:`chronological`), so every index on ``orders``,
     ``order_items`` and ``order_events`` (ids are UUIDv7 of the placement time, and most indexes lead with a time or
-    with those ids) grows at its right edge instead of at random places. At a million orders the indexes are about
-    1 GB, and random inserts into them, with 128 MB of shared buffers, made PostgreSQL read and write pages back and
-    forth (and log a full image of each after every checkpoint): the run slowed to under half its speed at 100,000.
+    with those ids) grows at its right edge instead of at random places. Random inserts into indexes that outgrow the
+    shared buffers (~1 GB of them at a million orders, 128 MB of buffers) made PostgreSQL's work per order grow with
+    the tables: 10 s of its CPU for 100,000 orders, 35 s for 300,000; in placement order 9 s and 28 s.
     Kept as ``array``s, an order takes ~80 bytes (~300 as objects); times are microseconds since the epoch.
     """
 
@@ -259,7 +259,7 @@ class _Plan:
     def __init__(self) -> None:
         self._statuses = bytearray()  # the shape's status (before a payment timeout)
         self._customers = array("l")
-        self._addresses = bytearray()
+        self._addresses = array("l")
         self._ends = array("q")
         self._indexes = array("l")
         self._quantities = array("b")
