@@ -8,7 +8,8 @@ purpose.
 
 Orders are more than a row: :func:`build_order_graph` makes the order, its lines and its event history together,
 checked by the rules of ``POST /orders`` and taking the stock from the products it is given, so totals, snapshots,
-stock and timelines agree. The seed command builds its orders with it too.
+stock and timelines agree. The seed command builds its orders by the same rules, with the same draws (in a batch
+builder of its own, for speed: ``app.testing.seed._OrderBuilder``).
 
 Reproducible data: :func:`seed_factories` seeds every factory here. Only the audit timestamps and the time part of
 model ids follow the clock, unless ``seed_factories(seed, now=...)`` pins it too.

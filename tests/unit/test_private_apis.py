@@ -44,3 +44,18 @@ def test_litestar_saq_worker_has_the_heartbeat_switch_and_the_start_task() -> No
 
     assert "if self._enable_heartbeat_manager:" in source
     assert "self._saq_asyncio_tasks = loop.create_task(self.start())" in source
+
+
+def test_asyncpg_uuid_is_a_uuid_built_from_bytes() -> None:
+    # The seed builds its ids as asyncpg's own UUID (made and COPY-encoded in C; ``uuid.UUID`` is encoded through
+    # ``.bytes``): it must stay a ``uuid.UUID`` equal to, and hashing like, the standard one.
+    import uuid
+
+    from asyncpg.pgproto import pgproto
+
+    value = uuid.uuid4()
+    made = pgproto.UUID(value.bytes)
+
+    assert isinstance(made, uuid.UUID)
+    assert made == value
+    assert hash(made) == hash(value)

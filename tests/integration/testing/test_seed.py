@@ -25,8 +25,10 @@ from app.components import components_of
 from app.domain.addresses.schemas import AddressRead
 from app.domain.orders.schemas import MAX_LINES, MAX_QUANTITY
 from app.domain.orders.services import OrderService
+from app.domain.orders.state_machine import OrderStatus
 from app.testing.factories import AddressFactory, ProductFactory, build_order_graph, create_user
-from app.testing.seed import SEED_PASSWORD, Seeder, SeedOptions
+from app.testing.seed import SEED_PASSWORD, Seeder, SeedOptions, _Customer, _OrderBuilder
+from app.testing.values import FakeValues
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 #: Seeded "at" AS_OF (its clock): the whole history, payment timeouts included, lies before it.
@@ -307,3 +309,42 @@ async def test_seeded_users_log_in_with_the_documented_password_and_see_their_or
     assert newest["total_cents"] == sum(line["line_total_cents"] for line in newest["items"])
     timeline = (await client.get(f"/orders/{newest['id']}/events", headers=headers)).json()
     assert [event["status"] for event in timeline] in CHAINS[newest["status"]]
+
+
+def test_the_seeds_order_builder_makes_the_rows_build_order_graph_makes() -> None:
+    """The seed builds its orders without ``build_order_graph``'s objects (for speed): same checks, draws and rows."""
+    seeder = Seeder(SMALL)
+    users = [uuid.uuid4() for _ in range(4)]
+    customers = [_Customer(user, AS_OF, [AddressFactory.build(user_id=user) for _ in range(2)]) for user in users]
+    products = [ProductFactory.build(stock=10_000) for _ in range(12)]
+    weights = [float(n) for n in range(1, 13)]
+    plan = seeder._plan_orders("key", customers, weights[:4], weights)
+    placed = plan.chronological()
+
+    batch = _OrderBuilder(FakeValues("ids"), plan, customers, products).batch(placed)
+
+    values = FakeValues("ids")
+    graphs = []
+    for position in placed:
+        customer, address, lines, *_ = plan.order(position)
+        history = plan.history(position)
+        graphs.append(
+            build_order_graph(
+                customers[customer].id,
+                customers[customer].addresses[address],
+                [(products[index], quantity) for index, quantity in lines],
+                status=history[-1].status,
+                history=history,
+                values=values,
+            )
+        )
+    events = sorted((event for graph in graphs for event in graph.events), key=lambda event: event.at)
+    assert batch.orders == [
+        (*graph.order[:4], msgspec.json.encode(graph.order.shipping_address).decode(), *graph.order[5:])
+        for graph in graphs
+    ]
+    assert batch.items == [tuple(item) for graph in graphs for item in graph.items]
+    assert batch.events == [(*event, event.at, event.at + timedelta(seconds=2)) for event in events]
+    assert {order[2] for order in batch.orders} == {status.value for status in OrderStatus}
+    placed_at = [order[5] for order in batch.orders]
+    assert placed_at == sorted(placed_at)  # written in the order they were placed
