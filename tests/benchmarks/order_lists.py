@@ -81,7 +81,7 @@ async def _prepare(orders: int, server_url: str, args: argparse.Namespace) -> Si
     await _admin(server_url, f'CREATE DATABASE "{name}"')
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     size = Size(orders, url, created=True)
-    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": args.redis_url})
+    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": args.redis_url, "JWT_SECRET": SECRET})
     await asyncio.to_thread(AlembicCommands(sqlalchemy_config=alchemy_config(settings)).upgrade, revision="head")
     engine = create_async_engine(url)
     options = SeedOptions(users=1_000, products=5_000, orders=orders, seed=args.seed, as_of=AS_OF)

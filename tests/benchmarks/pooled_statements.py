@@ -92,6 +92,10 @@ async def _measure(
     return len(latencies) / elapsed, statistics.median(latencies) * 1000
 
 
+#: Any 32+ characters: a set DATABASE_URL requires a JWT secret of its own (none is used here).
+_BENCH_SECRET = "pooled-statements-benchmark-secret-0123456789abcdef"
+
+
 async def _main(direct_url: str, pooled_url: str, count: int, clients: int, rounds: int) -> None:
     database = f"pooled_statements_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(asyncpg_dsn(direct_url))
@@ -99,10 +103,8 @@ async def _main(direct_url: str, pooled_url: str, count: int, clients: int, roun
     try:
         url = make_url(direct_url).set(database=database).render_as_string(hide_password=False)
         pooled = make_url(pooled_url).set(database=database).render_as_string(hide_password=False)
-        await asyncio.to_thread(
-            AlembicCommands(sqlalchemy_config=alchemy_config(Settings.from_env({"DATABASE_URL": url}))).upgrade,
-            revision="head",
-        )
+        settings = Settings.from_env({"DATABASE_URL": url, "JWT_SECRET": _BENCH_SECRET})
+        await asyncio.to_thread(AlembicCommands(sqlalchemy_config=alchemy_config(settings)).upgrade, revision="head")
         setup = await asyncpg.connect(asyncpg_dsn(url))
         await setup.execute(_PRODUCTS)
         await setup.execute("ANALYZE products")
