@@ -13,7 +13,6 @@ Everything both processes wrote is searched for every secret, whole and in piece
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import sys
 import uuid
@@ -33,8 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import PROJECT_ROOT, Settings
 from tests.conftest import Servers, _admin_execute
-from tests.integration.events.conftest import free_port
-from tests.support import AddressMaker, ProductMaker, UserMaker
+from tests.support import (
+    AddressMaker,
+    ProductMaker,
+    UserMaker,
+    free_port,
+    process_env,
+    start_api,
+    start_worker,
+    stop_processes,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -146,21 +154,6 @@ def _redis_url_with_password(url: str) -> str:
     return f"{scheme}://default:{quote(REDIS_PASSWORD, safe='')}@{rest}"
 
 
-async def _wait_ready(base: str, processes: list[asyncio.subprocess.Process], within: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    async with httpx.AsyncClient(base_url=base) as client:
-        while True:
-            for process in processes:
-                assert process.returncode is None, f"a process exited with {process.returncode}"
-            try:
-                if (await client.get("/ready")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the API did not become ready"
-            await asyncio.sleep(0.2)
-
-
 async def _wait_for_line(log: Path, needle: str, within: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while needle not in await asyncio.to_thread(log.read_text, errors="replace"):
@@ -182,41 +175,33 @@ async def failed_run(
         user = await UserMaker(session)(password=USER_PASSWORD)
         address = await AddressMaker(session)(user)
         product = await ProductMaker(session)(stock=5)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_role,
-        "REDIS_URL": _redis_url_with_password(settings.redis_url),
-        "JWT_SECRET": JWT_SECRET,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port),
-        "SMTP_TLS": "none",
-        "SMTP_USERNAME": "orders",
-        "SMTP_PASSWORD": SMTP_PASSWORD,
-        "EMAIL_MAX_ATTEMPTS": "2",
-        "EMAIL_RETRY_DELAY": "0.1",
-        "COOKIE_SECURE": "false",
-        "RATE_LIMIT_AUTH": "100000/minute",
-        "LOG_LEVEL": "INFO",
-        "DB_POOL_SIZE": "3",
-        "LITESTAR_APP": "app.main:app",
-    }
+    env = process_env(
+        settings,
+        DATABASE_URL=database_role,
+        REDIS_URL=_redis_url_with_password(settings.redis_url),
+        JWT_SECRET=JWT_SECRET,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        SMTP_TLS="none",
+        SMTP_USERNAME="orders",
+        SMTP_PASSWORD=SMTP_PASSWORD,
+        EMAIL_MAX_ATTEMPTS="2",
+        EMAIL_RETRY_DELAY="0.1",
+        COOKIE_SECURE="false",
+        RATE_LIMIT_AUTH="100000/minute",
+        LOG_LEVEL="INFO",
+        DB_POOL_SIZE="3",
+        LITESTAR_APP="app.main:app",
+    )
     log_path = tmp_path_factory.mktemp("log_secrets") / "output.log"
     log = log_path.open("wb")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    started = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log",
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-        ),
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "litestar", "workers", "run", cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
-        ),
-    ]  # fmt: skip
+    started = [await start_api(port, env, log), await start_worker(env, log)]
     statuses: dict[str, int] = {}
     found: dict[str, str] = {}
     try:
-        await _wait_ready(base, started)
+        await wait_ready(base, started, within=60)
         async with httpx.AsyncClient(base_url=base) as client:
             login = await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
             assert login.status_code == 200, login.text
@@ -246,14 +231,7 @@ async def failed_run(
             statuses["cli"] = await asyncio.wait_for(command.wait(), 120)
         await _wait_for_line(log_path, "Error processing job")
     finally:
-        for process in started:
-            if process.returncode is None:
-                process.terminate()
-        for process in started:
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
+        await stop_processes(started)
         log.close()
         await _run_script(engine, NO_FAULTS)
         await _empty_tables(engine)

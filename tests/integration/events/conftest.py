@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from app.main import create_app
 from tests.conftest import start_app
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.orders.conftest import Shopper
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker, asgi_transport
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker, asgi_transport, free_port
 
 
 @dataclass
@@ -73,12 +72,6 @@ class _Handler:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.mailbox.messages.append(message)
         return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -22,9 +22,9 @@ from redis import Redis as SyncRedis
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import start_app
-from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, events_settings, free_port, ws_client
+from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, events_settings, ws_client
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker, asgi_transport
+from tests.support import ProductMaker, asgi_transport, free_port
 
 
 class ThrowawayRedis:

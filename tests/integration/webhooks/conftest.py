@@ -25,8 +25,8 @@ from app.main import create_app
 from tests.conftest import start_app
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.events import conftest as event_fixtures
-from tests.integration.events.conftest import SMTPServer, free_port
-from tests.support import AuthHeaders, UserMaker, asgi_transport
+from tests.integration.events.conftest import SMTPServer
+from tests.support import AuthHeaders, UserMaker, asgi_transport, free_port
 
 Action = int | Literal["hang"]
 
