@@ -71,16 +71,15 @@ class Server:
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    return process_env(
-        settings,
-        EMAIL_BACKEND="console",
-        LOG_LEVEL="WARNING",
-        DB_POOL_SIZE="3",
-        DB_DIRECT_POOL_SIZE="2",
-        LITESTAR_APP="app.main:app",
-        SHUTDOWN_DRAIN_SECONDS=str(DRAIN_SECONDS),
-        **extra,
-    )
+    defaults = {
+        "EMAIL_BACKEND": "console",
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_SIZE": "3",
+        "DB_DIRECT_POOL_SIZE": "2",
+        "LITESTAR_APP": "app.main:app",
+        "SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
+    }
+    return process_env(settings, **{**defaults, **extra})
 
 
 @pytest.fixture
