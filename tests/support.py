@@ -142,6 +142,11 @@ def asgi_transport(app: Litestar, **options: Any) -> httpx.ASGITransport:
     return httpx.ASGITransport(app=cast("Callable[..., Awaitable[None]]", app), **options)
 
 
+def in_process_client(app: Litestar) -> httpx.AsyncClient:
+    """An HTTP client that calls ``app`` in-process."""
+    return httpx.AsyncClient(transport=asgi_transport(app), base_url="http://testserver")
+
+
 class UserMaker:
     """Persists factory-built users with roles, in the given session (committed)."""
 

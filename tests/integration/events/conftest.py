@@ -25,10 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import start_app
+from tests.conftest import running
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.orders.conftest import Shopper
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker, asgi_transport, free_port
+from tests.support import (
+    AddressMaker,
+    AuthHeaders,
+    ProductMaker,
+    UserMaker,
+    free_port,
+    in_process_client,
+)
 
 
 @dataclass
@@ -113,16 +120,13 @@ def events_settings(base: Settings, smtp_port: int, **env: str) -> Settings:
 
 @pytest.fixture
 async def events_app(settings: Settings, smtp_server: SMTPServer, committed_db: None) -> AsyncIterator[Litestar]:
-    application = create_app(events_settings(settings, smtp_server.port))
-    task, stop = await start_app(application)
-    yield application
-    stop.set()
-    await task
+    async with running(create_app(events_settings(settings, smtp_server.port))) as application:
+        yield application
 
 
 @pytest.fixture
 async def events_client(events_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=asgi_transport(events_app), base_url="http://testserver") as c:
+    async with in_process_client(events_app) as c:
         yield c
 
 

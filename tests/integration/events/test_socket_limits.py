@@ -10,7 +10,7 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from app.config import Settings
 from app.events.socket_leases import SocketLeases
 from app.main import create_app
-from tests.conftest import start_app
+from tests.conftest import running
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.events.conftest import RECEIVE_TIMEOUT, bearer, refusal, ws_client
 from tests.integration.events.test_redis_outage import ThrowawayRedis
@@ -36,16 +36,6 @@ MAX_EVENT_ID = 2**63 - 1
 
 def capped_settings(base: Settings, **env: str) -> Settings:
     return dedicated_settings(base, WS_MAX_PER_USER=str(CAP), LIVE_CHECK_INTERVAL="0.5", **env)
-
-
-@asynccontextmanager
-async def running(application: Litestar) -> AsyncIterator[Litestar]:
-    task, stop = await start_app(application)
-    try:
-        yield application
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.fixture
