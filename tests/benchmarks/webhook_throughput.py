@@ -22,23 +22,18 @@ import contextlib
 import email
 import email.policy
 import multiprocessing
-import os
 import socket
 import statistics
-import sys
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import msgspec
 from aiosmtpd.controller import Controller
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.config import PROJECT_ROOT, Settings
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+from tests.benchmarks.services import api_and_worker, shoppers, summary
+from tests.support import free_port
 
 SECRET = "webhook-benchmark-secret-0123456789abcdef0123456789"
 
@@ -68,7 +63,7 @@ class _Receiver:
 
     def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")
-        self.port = _free_port()
+        self.port = free_port()
         self._count = context.Value("q", 0, lock=False)
         self._first = context.Value("d", 0.0, lock=False)
         self._last = context.Value("d", 0.0, lock=False)
@@ -125,63 +120,12 @@ def _serve_receiver(port: int, count: Any, first: Any, last: Any) -> None:
     asyncio.run(serve())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def _services(args: argparse.Namespace, smtp_port: int, api_port: int) -> AsyncIterator[None]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "JWT_SECRET": SECRET,
-        "EMAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port),
-        "SMTP_TLS": "none",
-        "LOG_LEVEL": "WARNING",
-        "LITESTAR_APP": "app.main:app",
-        "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
-        "WEBHOOK_ALLOW_INSECURE": "true",
-    }
-    api = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(api_port), "--no-access-log"]
-    worker = [sys.executable, "-m", "litestar", "workers", "run"]
-    processes = [
-        await asyncio.create_subprocess_exec(*command, cwd=PROJECT_ROOT, env=env, stdout=asyncio.subprocess.DEVNULL)
-        for command in (api, worker)
-    ]
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(150):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"http://127.0.0.1:{api_port}/ready")).status_code == 200:
-                        break
-                await asyncio.sleep(0.2)
-        yield
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            await process.wait()
-
-
 async def _receive(feed: ClientConnection, arrivals: dict[str, float]) -> None:
     with contextlib.suppress(Exception):
         async for frame in feed:
             event = msgspec.json.decode(frame)
             if event.get("type") == "order_created":
                 arrivals.setdefault(event["order_id"], time.perf_counter())
-
-
-def _summary(name: str, latencies: list[float]) -> str:
-    if not latencies:
-        return f"{name}: nothing arrived"
-    ms = sorted(1000 * x for x in latencies)
-    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    return f"{name}: n={len(ms)} median={statistics.median(ms):.1f} ms p99={p99:.1f} ms max={ms[-1]:.1f} ms"
 
 
 async def _round(
@@ -213,29 +157,31 @@ async def _round(
 
 
 async def main(args: argparse.Namespace) -> None:
-    await Redis.from_url(args.redis_url).flushdb()
-    settings = Settings.from_env({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "JWT_SECRET": SECRET})
-    engine = create_async_engine(args.database_url)
-    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        customer = await UserMaker(session)()
-        admin = await UserMaker(session)(roles=("admin",))
-        address = await AddressMaker(session)(customer)
-        product = await ProductMaker(session)(stock=10_000_000)
-    await engine.dispose()
-    tokens = AuthHeaders.for_settings(settings)
-    customer_headers, admin_headers = tokens(customer), tokens(admin)
+    people = await shoppers(args.database_url, args.redis_url, SECRET, role="admin", stock=10_000_000)
+    customer_headers, admin_headers = people.customer_headers, people.other_headers
     inbox = _Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     receiver = _Receiver()
     receiver.start()
     receiver_port = receiver.port
-    api_port = _free_port()
+    api_port = free_port()
     base, ws_base = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{api_port}"
     token = customer_headers["Authorization"].removeprefix("Bearer ")
-    body = {"items": [{"product_id": str(product.id), "quantity": 1}], "shipping_address_id": str(address.id)}
+    body = people.order
     try:
-        async with _services(args, smtp.port, api_port), httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with (
+            api_and_worker(
+                args.database_url,
+                args.redis_url,
+                SECRET,
+                smtp_port=smtp.port,
+                api_port=api_port,
+                WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
+                WEBHOOK_ALLOW_INSECURE="true",
+            ),
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+        ):
             feed = await connect(f"{ws_base}/ws/orders?token={token}")
             ws_arrivals: dict[str, float] = {}
             reader = asyncio.create_task(_receive(feed, ws_arrivals))
@@ -260,11 +206,11 @@ async def main(args: argparse.Namespace) -> None:
             await reader
         print(f"orders per round: {args.orders}, one every {args.interval * 1000:.0f} ms (+ request time)")
         print("without webhooks:")
-        print("  " + _summary("POST /orders -> WebSocket", ws_before))
-        print("  " + _summary("POST /orders -> email", mail_before))
+        print("  " + summary("POST /orders -> WebSocket", ws_before))
+        print("  " + summary("POST /orders -> email", mail_before))
         print(f"with {args.endpoints} endpoints subscribed:")
-        print("  " + _summary("POST /orders -> WebSocket", ws_after))
-        print("  " + _summary("POST /orders -> email", mail_after))
+        print("  " + summary("POST /orders -> WebSocket", ws_after))
+        print("  " + summary("POST /orders -> email", mail_after))
         if receiver.received > 1:
             got, span = receiver.received, receiver.span
             print(f"  deliveries received: {got} of {expected} in {span:.1f} s: {got / span:.0f} per second")

@@ -1,0 +1,95 @@
+"""What the event benchmarks (``event_latency``, ``webhook_throughput``) set up the same way: a customer with an
+address and a product, another user with a role, and a real API process and worker process sending email by SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from app.config import PROJECT_ROOT, Settings
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+
+
+@dataclass(frozen=True)
+class Shoppers:
+    customer_headers: dict[str, str]
+    other_headers: dict[str, str]  # the user with ``role``
+    order: dict[str, Any]  # an OrderCreate body: one of the product, to the customer's address
+
+
+async def shoppers(database_url: str, redis_url: str, jwt_secret: str, *, role: str, stock: int) -> Shoppers:
+    """Empty the Redis database, then add a customer with an address, a user with ``role`` and a product with
+    ``stock`` (committed), and sign their tokens with ``jwt_secret``."""
+    await Redis.from_url(redis_url).flushdb()
+    settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "JWT_SECRET": jwt_secret})
+    engine = create_async_engine(database_url)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        customer = await UserMaker(session)()
+        other = await UserMaker(session)(roles=(role,))
+        address = await AddressMaker(session)(customer)
+        product = await ProductMaker(session)(stock=stock)
+    await engine.dispose()
+    tokens = AuthHeaders.for_settings(settings)
+    order = {"items": [{"product_id": str(product.id), "quantity": 1}], "shipping_address_id": str(address.id)}
+    return Shoppers(tokens(customer), tokens(other), order)
+
+
+@contextlib.asynccontextmanager
+async def api_and_worker(
+    database_url: str, redis_url: str, jwt_secret: str, *, smtp_port: int, api_port: int, **env: str
+) -> AsyncIterator[None]:
+    """One uvicorn API process on ``api_port`` and one ``litestar workers run``, emailing through the SMTP server on
+    127.0.0.1:``smtp_port``, with ``env`` added to their settings; entered once ``/ready`` answers 200 (or 30 s on)."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET": jwt_secret,
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_TLS": "none",
+        "LOG_LEVEL": "WARNING",
+        "LITESTAR_APP": "app.main:app",
+        **env,
+    }
+    api = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(api_port), "--no-access-log"]
+    worker = [sys.executable, "-m", "litestar", "workers", "run"]
+    processes = [
+        await asyncio.create_subprocess_exec(
+            *command, cwd=PROJECT_ROOT, env=environment, stdout=asyncio.subprocess.DEVNULL
+        )
+        for command in (api, worker)
+    ]
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(150):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"http://127.0.0.1:{api_port}/ready")).status_code == 200:
+                        break
+                await asyncio.sleep(0.2)
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            await process.wait()
+
+
+def summary(name: str, latencies: list[float]) -> str:
+    """One line: how many, the median, p99 and the largest, in milliseconds."""
+    if not latencies:
+        return f"{name}: nothing arrived"
+    ms = sorted(1000 * x for x in latencies)
+    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+    return f"{name}: n={len(ms)} median={statistics.median(ms):.1f} ms p99={p99:.1f} ms max={ms[-1]:.1f} ms"
