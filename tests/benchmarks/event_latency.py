@@ -16,34 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email
-import email.policy
 import time
-from typing import Any
 
 import httpx
 import msgspec
 from aiosmtpd.controller import Controller
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.benchmarks.services import api_and_worker, shoppers, summary
+from tests.benchmarks.services import Inbox, api_and_worker, shoppers, summary
 from tests.support import free_port
 
 SECRET = "latency-benchmark-secret-0123456789abcdef0123456789"
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        arrived = time.perf_counter()
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        if "pending -> paid" in text:
-            order_id = next(word for word in text.split() if word.count("-") == 4 and len(word) == 36)
-            self.arrivals[order_id] = arrived
-        return "250 OK"
 
 
 async def _receive(socket: ClientConnection, arrivals: dict[str, float], counts: list[int]) -> None:
@@ -59,7 +42,7 @@ async def _receive(socket: ClientConnection, arrivals: dict[str, float], counts:
 async def main(args: argparse.Namespace) -> None:
     people = await shoppers(args.database_url, args.redis_url, SECRET, role="staff", stock=1_000_000)
     customer_headers, staff_headers = people.customer_headers, people.other_headers
-    inbox = _Inbox()
+    inbox = Inbox(containing="pending -> paid")
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     api_port = free_port()

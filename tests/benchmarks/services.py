@@ -1,13 +1,17 @@
 """What the event benchmarks (``event_latency``, ``webhook_throughput``) set up the same way: a customer with an
-address and a product, another user with a role, and a real API process and worker process sending email by SMTP."""
+address and a product, another user with a role, a real API process and worker process sending email by SMTP, an
+inbox timing the emails, and the summary line of latencies."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import os
 import statistics
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +22,26 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.config import PROJECT_ROOT, Settings
 from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+
+
+class Inbox:
+    """An SMTP handler noting when the first email naming each order (by its id) arrived; with ``containing``, only
+    emails whose text contains it count."""
+
+    def __init__(self, containing: str = "") -> None:
+        self.containing = containing
+        self.arrivals: dict[str, float] = {}
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        arrived = time.perf_counter()
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        if self.containing in text:
+            for word in text.split():
+                if word.count("-") == 4 and len(word) == 36:
+                    self.arrivals.setdefault(word, arrived)
+                    break
+        return "250 OK"
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email
-import email.policy
 import multiprocessing
 import socket
 import statistics
@@ -32,25 +30,10 @@ import msgspec
 from aiosmtpd.controller import Controller
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.benchmarks.services import api_and_worker, shoppers, summary
+from tests.benchmarks.services import Inbox, api_and_worker, shoppers, summary
 from tests.support import free_port
 
 SECRET = "webhook-benchmark-secret-0123456789abcdef0123456789"
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        arrived = time.perf_counter()
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        for word in text.split():
-            if word.count("-") == 4 and len(word) == 36:
-                self.arrivals.setdefault(word, arrived)
-                break
-        return "250 OK"
 
 
 class _Receiver:
@@ -130,7 +113,7 @@ async def _receive(feed: ClientConnection, arrivals: dict[str, float]) -> None:
 
 async def _round(
     http: httpx.AsyncClient, args: argparse.Namespace, body: dict[str, Any], headers: dict[str, str],
-    ws_arrivals: dict[str, float], inbox: _Inbox, expected_deliveries: int, receiver: _Receiver,
+    ws_arrivals: dict[str, float], inbox: Inbox, expected_deliveries: int, receiver: _Receiver,
 ) -> tuple[list[float], list[float]]:  # fmt: skip
     """Place the orders; wait for their events, emails and deliveries; return (WebSocket, email) latencies."""
     ws_arrivals.clear()
@@ -159,7 +142,7 @@ async def _round(
 async def main(args: argparse.Namespace) -> None:
     people = await shoppers(args.database_url, args.redis_url, SECRET, role="admin", stock=10_000_000)
     customer_headers, admin_headers = people.customer_headers, people.other_headers
-    inbox = _Inbox()
+    inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     receiver = _Receiver()
