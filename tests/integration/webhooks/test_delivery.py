@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,26 +53,21 @@ class Shop:
 
 
 @pytest.fixture
-def shop(
-    webhook_client: httpx.AsyncClient,
-    admin: dict[str, str],
-    alice: Shopper,
-    products: ProductMaker,
-    engine: AsyncEngine,
-) -> Shop:
-    return Shop(webhook_client, admin, alice, products, engine)
+def shop_on(
+    admin: dict[str, str], alice: Shopper, products: ProductMaker, engine: AsyncEngine
+) -> Callable[[httpx.AsyncClient], Shop]:
+    return lambda client: Shop(client, admin, alice, products, engine)
 
 
 @pytest.fixture
-def patient_shop(
-    patient_webhook_client: httpx.AsyncClient,
-    admin: dict[str, str],
-    alice: Shopper,
-    products: ProductMaker,
-    engine: AsyncEngine,
-) -> Shop:
+def shop(webhook_client: httpx.AsyncClient, shop_on: Callable[[httpx.AsyncClient], Shop]) -> Shop:
+    return shop_on(webhook_client)
+
+
+@pytest.fixture
+def patient_shop(patient_webhook_client: httpx.AsyncClient, shop_on: Callable[[httpx.AsyncClient], Shop]) -> Shop:
     """``shop`` on ``patient_webhook_client``: 8 attempts, room to bring a receiver up."""
-    return Shop(patient_webhook_client, admin, alice, products, engine)
+    return shop_on(patient_webhook_client)
 
 
 async def test_order_event_is_posted_signed_with_the_event_as_data(shop: Shop, receiver: Receiver) -> None:
