@@ -121,6 +121,20 @@ async def wait_ready(base: str, processes: Sequence[asyncio.subprocess.Process],
             await asyncio.sleep(0.2)
 
 
+@asynccontextmanager
+async def api_and_worker(env: dict[str, str], log: IO[bytes], *, stop_within: float = 15.0) -> AsyncIterator[str]:
+    """An API process on a free port and a worker process, both writing to ``log``; yields the API's base URL once it
+    is ready (60 s at most), and stops both when the block is left."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = [await start_api(port, env, log), await start_worker(env, log)]
+    try:
+        await wait_ready(base, started, within=60)
+        yield base
+    finally:
+        await stop_processes(started, within=stop_within)
+
+
 async def stop_processes(processes: Sequence[asyncio.subprocess.Process], *, within: float = 15.0) -> None:
     """SIGTERM to each process still running, then up to ``within`` s each to exit before it is killed."""
     for process in processes:

@@ -32,17 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import PROJECT_ROOT, Settings
 from tests.conftest import Servers, _admin_execute
-from tests.support import (
-    AddressMaker,
-    ProductMaker,
-    UserMaker,
-    free_port,
-    process_env,
-    start_api,
-    start_worker,
-    stop_processes,
-    wait_ready,
-)
+from tests.support import AddressMaker, ProductMaker, UserMaker, api_and_worker, free_port, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -194,45 +184,42 @@ async def failed_run(
         LITESTAR_APP="app.main:app",
     )
     log_path = tmp_path_factory.mktemp("log_secrets") / "output.log"
-    log = log_path.open("wb")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    started = [await start_api(port, env, log), await start_worker(env, log)]
     statuses: dict[str, int] = {}
     found: dict[str, str] = {}
     try:
-        await wait_ready(base, started, within=60)
-        async with httpx.AsyncClient(base_url=base) as client:
-            login = await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
-            assert login.status_code == 200, login.text
-            found["access token"] = login.json()["access_token"]
-            found["refresh cookie"] = login.cookies["refresh_token"]
-            bearer = {"Authorization": f"Bearer {found['access token']}"}
-            order = {"items": [{"product_id": str(product.id), "quantity": 1}], "shipping_address_id": str(address.id)}
-            placed = await client.post("/orders", json=order, headers=bearer)
-            assert placed.status_code == 201, placed.text
+        with log_path.open("wb") as log:
+            async with api_and_worker(env, log) as base, httpx.AsyncClient(base_url=base) as client:
+                login = await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
+                assert login.status_code == 200, login.text
+                found["access token"] = login.json()["access_token"]
+                found["refresh cookie"] = login.cookies["refresh_token"]
+                bearer = {"Authorization": f"Bearer {found['access token']}"}
+                order = {
+                    "items": [{"product_id": str(product.id), "quantity": 1}],
+                    "shipping_address_id": str(address.id),
+                }
+                placed = await client.post("/orders", json=order, headers=bearer)
+                assert placed.status_code == 201, placed.text
 
-            await _run_script(engine, FAULTS.format(email=EXPLODING_EMAIL, user_id=user.id))
-            statuses["login"] = (
-                await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
-            ).status_code
-            statuses["register"] = (
-                await client.post("/auth/register", json={"email": EXPLODING_EMAIL, "password": NEW_USER_PASSWORD})
-            ).status_code
-            statuses["refresh"] = (
-                await client.post("/auth/refresh", cookies={"refresh_token": found["refresh cookie"]})
-            ).status_code
-            statuses["address"] = (await client.post("/addresses", json=ADDRESS, headers=bearer)).status_code
-            # The CLI, failing the same way: its uncaught exception goes through the same log pipeline.
-            command = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "litestar", "users", "create", "--email", EXPLODING_EMAIL,
-                "--password", CLI_PASSWORD, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-            statuses["cli"] = await asyncio.wait_for(command.wait(), 120)
-        await _wait_for_line(log_path, "Error processing job")
+                await _run_script(engine, FAULTS.format(email=EXPLODING_EMAIL, user_id=user.id))
+                statuses["login"] = (
+                    await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
+                ).status_code
+                statuses["register"] = (
+                    await client.post("/auth/register", json={"email": EXPLODING_EMAIL, "password": NEW_USER_PASSWORD})
+                ).status_code
+                statuses["refresh"] = (
+                    await client.post("/auth/refresh", cookies={"refresh_token": found["refresh cookie"]})
+                ).status_code
+                statuses["address"] = (await client.post("/addresses", json=ADDRESS, headers=bearer)).status_code
+                # The CLI, failing the same way: its uncaught exception goes through the same log pipeline.
+                command = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "litestar", "users", "create", "--email", EXPLODING_EMAIL,
+                    "--password", CLI_PASSWORD, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
+                )  # fmt: skip
+                statuses["cli"] = await asyncio.wait_for(command.wait(), 120)
+                await _wait_for_line(log_path, "Error processing job")
     finally:
-        await stop_processes(started)
-        log.close()
         await _run_script(engine, NO_FAULTS)
         await _empty_tables(engine)
     return FailedRun(

@@ -17,17 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from app.config import Settings
 from tests.integration.core.test_log_secrets import _empty_tables, _pieces, _run_script, _wait_for_line
 from tests.integration.webhooks.conftest import Receiver
-from tests.support import (
-    AddressMaker,
-    ProductMaker,
-    UserMaker,
-    free_port,
-    process_env,
-    start_api,
-    start_worker,
-    stop_processes,
-    wait_ready,
-)
+from tests.support import AddressMaker, ProductMaker, UserMaker, api_and_worker, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -72,13 +62,9 @@ async def test_a_delivery_failing_with_an_error_that_quotes_the_secrets_logs_nei
         WEBHOOK_RETRY_DELAY="0.1",
     )
     log_path = tmp_path / "output.log"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
-        started = [await start_api(port, env, log), await start_worker(env, log)]
         try:
-            await wait_ready(base, started, within=60)
-            async with httpx.AsyncClient(base_url=base) as client:
+            async with api_and_worker(env, log, stop_within=20) as base, httpx.AsyncClient(base_url=base) as client:
                 headers = {}
                 for user in (admin, customer):
                     login = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
@@ -99,9 +85,8 @@ async def test_a_delivery_failing_with_an_error_that_quotes_the_secrets_logs_nei
                 placed = await client.post("/orders", json=order, headers=headers[customer.email])
                 assert placed.status_code == 201, placed.text
                 await receiver.wait_for(1, within=60)
-            await _wait_for_line(log_path, "injected fault, secrets")
+                await _wait_for_line(log_path, "injected fault, secrets")
         finally:
-            await stop_processes(started, within=20)
             await _run_script(engine, NO_FAULT)
             await _empty_tables(engine)
     output = log_path.read_text(errors="replace")
