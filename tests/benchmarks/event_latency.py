@@ -23,7 +23,7 @@ import msgspec
 from aiosmtpd.controller import Controller
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.benchmarks.services import Inbox, api_and_worker, shoppers, summary
+from tests.benchmarks.services import Inbox, api_and_worker, arguments, shoppers, summary
 from tests.support import free_port
 
 SECRET = "latency-benchmark-secret-0123456789abcdef0123456789"
@@ -45,9 +45,7 @@ async def main(args: argparse.Namespace) -> None:
     inbox = Inbox(containing="pending -> paid")
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    api_port = free_port()
-    base, ws_base = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{api_port}"
-    token = customer_headers["Authorization"].removeprefix("Bearer ")
+    token = people.customer_token
     try:
         async with (
             api_and_worker(
@@ -55,12 +53,12 @@ async def main(args: argparse.Namespace) -> None:
                 args.redis_url,
                 SECRET,
                 smtp_port=smtp.port,
-                api_port=api_port,
                 # Every listener is the same customer: lift the per-user socket cap (20 by default) above their number.
                 WS_MAX_PER_USER=str(args.listeners + 1),
-            ),
+            ) as base,
             httpx.AsyncClient(base_url=base, timeout=30) as http,
         ):
+            ws_base = base.replace("http://", "ws://")
             listeners = [await connect(f"{ws_base}/ws/orders?token={token}") for _ in range(args.listeners)]
             socket = await connect(f"{ws_base}/ws/orders?token={token}")
             ws_arrivals: dict[str, float] = {}
@@ -105,9 +103,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--redis-url", required=True)
+    parser = arguments(__doc__)
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--listeners", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between status changes")

@@ -4,6 +4,7 @@ inbox timing the emails, and the summary line of latencies."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import email
@@ -21,7 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.config import PROJECT_ROOT, Settings
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker, free_port
 
 
 class Inbox:
@@ -50,6 +51,11 @@ class Shoppers:
     other_headers: dict[str, str]  # the user with ``role``
     order: dict[str, Any]  # an OrderCreate body: one of the product, to the customer's address
 
+    @property
+    def customer_token(self) -> str:
+        """The customer's access token, as a WebSocket URL carries it."""
+        return self.customer_headers["Authorization"].removeprefix("Bearer ")
+
 
 async def shoppers(database_url: str, redis_url: str, jwt_secret: str, *, role: str, stock: int) -> Shoppers:
     """Empty the Redis database, then add a customer with an address, a user with ``role`` and a product with
@@ -70,10 +76,12 @@ async def shoppers(database_url: str, redis_url: str, jwt_secret: str, *, role: 
 
 @contextlib.asynccontextmanager
 async def api_and_worker(
-    database_url: str, redis_url: str, jwt_secret: str, *, smtp_port: int, api_port: int, **env: str
-) -> AsyncIterator[None]:
-    """One uvicorn API process on ``api_port`` and one ``litestar workers run``, emailing through the SMTP server on
-    127.0.0.1:``smtp_port``, with ``env`` added to their settings; entered once ``/ready`` answers 200 (or 30 s on)."""
+    database_url: str, redis_url: str, jwt_secret: str, *, smtp_port: int, **env: str
+) -> AsyncIterator[str]:
+    """One uvicorn API process on a free port and one ``litestar workers run``, emailing through the SMTP server on
+    127.0.0.1:``smtp_port``, with ``env`` added to their settings; yields the API's base URL once ``/ready`` answers
+    200 (or 30 s on)."""
+    api_port = free_port()
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -102,12 +110,20 @@ async def api_and_worker(
                     if (await client.get(f"http://127.0.0.1:{api_port}/ready")).status_code == 200:
                         break
                 await asyncio.sleep(0.2)
-        yield
+        yield f"http://127.0.0.1:{api_port}"
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             await process.wait()
+
+
+def arguments(description: str | None) -> argparse.ArgumentParser:
+    """The command line both benchmarks start from: the database and Redis they may fill and flush."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--redis-url", required=True)
+    return parser
 
 
 def summary(name: str, latencies: list[float]) -> str:

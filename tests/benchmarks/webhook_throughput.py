@@ -30,7 +30,7 @@ import msgspec
 from aiosmtpd.controller import Controller
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.benchmarks.services import Inbox, api_and_worker, shoppers, summary
+from tests.benchmarks.services import Inbox, api_and_worker, arguments, shoppers, summary
 from tests.support import free_port
 
 SECRET = "webhook-benchmark-secret-0123456789abcdef0123456789"
@@ -148,9 +148,7 @@ async def main(args: argparse.Namespace) -> None:
     receiver = _Receiver()
     receiver.start()
     receiver_port = receiver.port
-    api_port = free_port()
-    base, ws_base = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{api_port}"
-    token = customer_headers["Authorization"].removeprefix("Bearer ")
+    token = people.customer_token
     body = people.order
     try:
         async with (
@@ -159,12 +157,12 @@ async def main(args: argparse.Namespace) -> None:
                 args.redis_url,
                 SECRET,
                 smtp_port=smtp.port,
-                api_port=api_port,
                 WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
                 WEBHOOK_ALLOW_INSECURE="true",
-            ),
+            ) as base,
             httpx.AsyncClient(base_url=base, timeout=30) as http,
         ):
+            ws_base = base.replace("http://", "ws://")
             feed = await connect(f"{ws_base}/ws/orders?token={token}")
             ws_arrivals: dict[str, float] = {}
             reader = asyncio.create_task(_receive(feed, ws_arrivals))
@@ -207,9 +205,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--redis-url", required=True)
+    parser = arguments(__doc__)
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--interval", type=float, default=0.01, help="seconds between orders")
