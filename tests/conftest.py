@@ -19,6 +19,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,17 @@ async def start_app(application: Litestar) -> tuple[asyncio.Task[None], asyncio.
     if task.done():
         task.result()
     return task, stop
+
+
+@asynccontextmanager
+async def running(application: Litestar) -> AsyncIterator[Litestar]:
+    """``application`` with its lifespan running (its in-process worker too, if it has one) until the block is left."""
+    task, stop = await start_app(application)
+    try:
+        yield application
+    finally:
+        stop.set()
+        await task
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import httpx
 from litestar import Litestar
@@ -46,22 +47,13 @@ async def run_litestar(settings: Settings, *args: str, **env: str) -> CommandRes
     Awaited, not run blocking: the session's event loop keeps running meanwhile, so a background task of a test app
     (a dispatch round holding the outbox lock, say) can finish instead of making the command wait for it forever.
     """
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    environment = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "JWT_SECRET": settings.jwt_secret,
-        **env,
-    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "litestar",
         *args,
         cwd=PROJECT_ROOT,
-        env=environment,
+        env=process_env(settings, **env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -78,6 +70,83 @@ async def run_litestar(settings: Settings, *args: str, **env: str) -> CommandRes
 COMMAND_TIMEOUT_S = 120.0
 
 
+def process_env(settings: Settings, **env: str) -> dict[str, str]:
+    """The environment of a process of the app's own (API, worker, CLI) against the session's servers: this process's
+    environment, the session's database, Redis and JWT secret, then ``env`` (which may replace any of them)."""
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "JWT_SECRET": settings.jwt_secret,
+        **env,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def start_api(port: int, env: dict[str, str], log: IO[bytes], *args: str) -> asyncio.subprocess.Process:
+    """``uvicorn app.main:app`` on 127.0.0.1:``port``, as the image runs it, writing to ``log``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log", *args,
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+
+
+async def start_worker(env: dict[str, str], log: IO[bytes]) -> asyncio.subprocess.Process:
+    """``litestar workers run``, as deployed, writing to ``log``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "litestar", "workers", "run", cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
+    )
+
+
+async def wait_ready(base: str, processes: Sequence[asyncio.subprocess.Process], *, within: float) -> None:
+    """Poll ``{base}/ready`` until it answers 200; fail as soon as one of ``processes`` exits, or after ``within`` s."""
+    deadline = asyncio.get_running_loop().time() + within
+    async with httpx.AsyncClient(base_url=base) as client:
+        while True:
+            for process in processes:
+                assert process.returncode is None, f"a process of {base} exited with {process.returncode}"
+            try:
+                if (await client.get("/ready")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, f"{base} did not become ready"
+            await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def api_and_worker(env: dict[str, str], log: IO[bytes], *, stop_within: float = 15.0) -> AsyncIterator[str]:
+    """An API process on a free port and a worker process, both writing to ``log``; yields the API's base URL once it
+    is ready (60 s at most), and stops both when the block is left."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = [await start_api(port, env, log), await start_worker(env, log)]
+    try:
+        await wait_ready(base, started, within=60)
+        yield base
+    finally:
+        await stop_processes(started, within=stop_within)
+
+
+async def stop_processes(processes: Sequence[asyncio.subprocess.Process], *, within: float = 15.0) -> None:
+    """SIGTERM to each process still running, then up to ``within`` s each to exit before it is killed."""
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), within)
+        except TimeoutError:
+            process.kill()
+
+
 def asgi_transport(app: Litestar, **options: Any) -> httpx.ASGITransport:
     """An httpx transport that calls ``app`` in-process.
 
@@ -85,6 +154,11 @@ def asgi_transport(app: Litestar, **options: Any) -> httpx.ASGITransport:
     two signatures differ only on paper; the cast says so once, here.
     """
     return httpx.ASGITransport(app=cast("Callable[..., Awaitable[None]]", app), **options)
+
+
+def in_process_client(app: Litestar) -> httpx.AsyncClient:
+    """An HTTP client that calls ``app`` in-process."""
+    return httpx.AsyncClient(transport=asgi_transport(app), base_url="http://testserver")
 
 
 class UserMaker:

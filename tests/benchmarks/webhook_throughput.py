@@ -19,43 +19,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email
-import email.policy
 import multiprocessing
-import os
 import socket
 import statistics
-import sys
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import msgspec
 from aiosmtpd.controller import Controller
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.config import PROJECT_ROOT, Settings
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
+from tests.benchmarks.services import Inbox, api_and_worker, arguments, shoppers, summary
+from tests.support import free_port
 
 SECRET = "webhook-benchmark-secret-0123456789abcdef0123456789"
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        arrived = time.perf_counter()
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        for word in text.split():
-            if word.count("-") == 4 and len(word) == 36:
-                self.arrivals.setdefault(word, arrived)
-                break
-        return "250 OK"
 
 
 class _Receiver:
@@ -68,7 +46,7 @@ class _Receiver:
 
     def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")
-        self.port = _free_port()
+        self.port = free_port()
         self._count = context.Value("q", 0, lock=False)
         self._first = context.Value("d", 0.0, lock=False)
         self._last = context.Value("d", 0.0, lock=False)
@@ -125,49 +103,6 @@ def _serve_receiver(port: int, count: Any, first: Any, last: Any) -> None:
     asyncio.run(serve())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def _services(args: argparse.Namespace, smtp_port: int, api_port: int) -> AsyncIterator[None]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "JWT_SECRET": SECRET,
-        "EMAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port),
-        "SMTP_TLS": "none",
-        "LOG_LEVEL": "WARNING",
-        "LITESTAR_APP": "app.main:app",
-        "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
-        "WEBHOOK_ALLOW_INSECURE": "true",
-    }
-    api = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(api_port), "--no-access-log"]
-    worker = [sys.executable, "-m", "litestar", "workers", "run"]
-    processes = [
-        await asyncio.create_subprocess_exec(*command, cwd=PROJECT_ROOT, env=env, stdout=asyncio.subprocess.DEVNULL)
-        for command in (api, worker)
-    ]
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(150):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"http://127.0.0.1:{api_port}/ready")).status_code == 200:
-                        break
-                await asyncio.sleep(0.2)
-        yield
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            await process.wait()
-
-
 async def _receive(feed: ClientConnection, arrivals: dict[str, float]) -> None:
     with contextlib.suppress(Exception):
         async for frame in feed:
@@ -176,17 +111,9 @@ async def _receive(feed: ClientConnection, arrivals: dict[str, float]) -> None:
                 arrivals.setdefault(event["order_id"], time.perf_counter())
 
 
-def _summary(name: str, latencies: list[float]) -> str:
-    if not latencies:
-        return f"{name}: nothing arrived"
-    ms = sorted(1000 * x for x in latencies)
-    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    return f"{name}: n={len(ms)} median={statistics.median(ms):.1f} ms p99={p99:.1f} ms max={ms[-1]:.1f} ms"
-
-
 async def _round(
     http: httpx.AsyncClient, args: argparse.Namespace, body: dict[str, Any], headers: dict[str, str],
-    ws_arrivals: dict[str, float], inbox: _Inbox, expected_deliveries: int, receiver: _Receiver,
+    ws_arrivals: dict[str, float], inbox: Inbox, expected_deliveries: int, receiver: _Receiver,
 ) -> tuple[list[float], list[float]]:  # fmt: skip
     """Place the orders; wait for their events, emails and deliveries; return (WebSocket, email) latencies."""
     ws_arrivals.clear()
@@ -213,29 +140,29 @@ async def _round(
 
 
 async def main(args: argparse.Namespace) -> None:
-    await Redis.from_url(args.redis_url).flushdb()
-    settings = Settings.from_env({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "JWT_SECRET": SECRET})
-    engine = create_async_engine(args.database_url)
-    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        customer = await UserMaker(session)()
-        admin = await UserMaker(session)(roles=("admin",))
-        address = await AddressMaker(session)(customer)
-        product = await ProductMaker(session)(stock=10_000_000)
-    await engine.dispose()
-    tokens = AuthHeaders.for_settings(settings)
-    customer_headers, admin_headers = tokens(customer), tokens(admin)
-    inbox = _Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    people = await shoppers(args.database_url, args.redis_url, SECRET, role="admin", stock=10_000_000)
+    customer_headers, admin_headers = people.customer_headers, people.other_headers
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     receiver = _Receiver()
     receiver.start()
     receiver_port = receiver.port
-    api_port = _free_port()
-    base, ws_base = f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{api_port}"
-    token = customer_headers["Authorization"].removeprefix("Bearer ")
-    body = {"items": [{"product_id": str(product.id), "quantity": 1}], "shipping_address_id": str(address.id)}
+    token = people.customer_token
+    body = people.order
     try:
-        async with _services(args, smtp.port, api_port), httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with (
+            api_and_worker(
+                args.database_url,
+                args.redis_url,
+                SECRET,
+                smtp_port=smtp.port,
+                WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
+                WEBHOOK_ALLOW_INSECURE="true",
+            ) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+        ):
+            ws_base = base.replace("http://", "ws://")
             feed = await connect(f"{ws_base}/ws/orders?token={token}")
             ws_arrivals: dict[str, float] = {}
             reader = asyncio.create_task(_receive(feed, ws_arrivals))
@@ -260,11 +187,11 @@ async def main(args: argparse.Namespace) -> None:
             await reader
         print(f"orders per round: {args.orders}, one every {args.interval * 1000:.0f} ms (+ request time)")
         print("without webhooks:")
-        print("  " + _summary("POST /orders -> WebSocket", ws_before))
-        print("  " + _summary("POST /orders -> email", mail_before))
+        print("  " + summary("POST /orders -> WebSocket", ws_before))
+        print("  " + summary("POST /orders -> email", mail_before))
         print(f"with {args.endpoints} endpoints subscribed:")
-        print("  " + _summary("POST /orders -> WebSocket", ws_after))
-        print("  " + _summary("POST /orders -> email", mail_after))
+        print("  " + summary("POST /orders -> WebSocket", ws_after))
+        print("  " + summary("POST /orders -> email", mail_after))
         if receiver.received > 1:
             got, span = receiver.received, receiver.span
             print(f"  deliveries received: {got} of {expected} in {span:.1f} s: {got / span:.0f} per second")
@@ -278,9 +205,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--redis-url", required=True)
+    parser = arguments(__doc__)
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--interval", type=float, default=0.01, help="seconds between orders")

@@ -13,7 +13,6 @@ Everything both processes wrote is searched for every secret, whole and in piece
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import sys
 import uuid
@@ -33,8 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import PROJECT_ROOT, Settings
 from tests.conftest import Servers, _admin_execute
-from tests.integration.events.conftest import free_port
-from tests.support import AddressMaker, ProductMaker, UserMaker
+from tests.support import AddressMaker, ProductMaker, UserMaker, api_and_worker, free_port, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -146,21 +144,6 @@ def _redis_url_with_password(url: str) -> str:
     return f"{scheme}://default:{quote(REDIS_PASSWORD, safe='')}@{rest}"
 
 
-async def _wait_ready(base: str, processes: list[asyncio.subprocess.Process], within: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    async with httpx.AsyncClient(base_url=base) as client:
-        while True:
-            for process in processes:
-                assert process.returncode is None, f"a process exited with {process.returncode}"
-            try:
-                if (await client.get("/ready")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the API did not become ready"
-            await asyncio.sleep(0.2)
-
-
 async def _wait_for_line(log: Path, needle: str, within: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while needle not in await asyncio.to_thread(log.read_text, errors="replace"):
@@ -182,79 +165,61 @@ async def failed_run(
         user = await UserMaker(session)(password=USER_PASSWORD)
         address = await AddressMaker(session)(user)
         product = await ProductMaker(session)(stock=5)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_role,
-        "REDIS_URL": _redis_url_with_password(settings.redis_url),
-        "JWT_SECRET": JWT_SECRET,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port),
-        "SMTP_TLS": "none",
-        "SMTP_USERNAME": "orders",
-        "SMTP_PASSWORD": SMTP_PASSWORD,
-        "EMAIL_MAX_ATTEMPTS": "2",
-        "EMAIL_RETRY_DELAY": "0.1",
-        "COOKIE_SECURE": "false",
-        "RATE_LIMIT_AUTH": "100000/minute",
-        "LOG_LEVEL": "INFO",
-        "DB_POOL_SIZE": "3",
-        "LITESTAR_APP": "app.main:app",
-    }
+    env = process_env(
+        settings,
+        DATABASE_URL=database_role,
+        REDIS_URL=_redis_url_with_password(settings.redis_url),
+        JWT_SECRET=JWT_SECRET,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        SMTP_TLS="none",
+        SMTP_USERNAME="orders",
+        SMTP_PASSWORD=SMTP_PASSWORD,
+        EMAIL_MAX_ATTEMPTS="2",
+        EMAIL_RETRY_DELAY="0.1",
+        COOKIE_SECURE="false",
+        RATE_LIMIT_AUTH="100000/minute",
+        LOG_LEVEL="INFO",
+        DB_POOL_SIZE="3",
+        LITESTAR_APP="app.main:app",
+    )
     log_path = tmp_path_factory.mktemp("log_secrets") / "output.log"
-    log = log_path.open("wb")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    started = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log",
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-        ),
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "litestar", "workers", "run", cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
-        ),
-    ]  # fmt: skip
     statuses: dict[str, int] = {}
     found: dict[str, str] = {}
     try:
-        await _wait_ready(base, started)
-        async with httpx.AsyncClient(base_url=base) as client:
-            login = await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
-            assert login.status_code == 200, login.text
-            found["access token"] = login.json()["access_token"]
-            found["refresh cookie"] = login.cookies["refresh_token"]
-            bearer = {"Authorization": f"Bearer {found['access token']}"}
-            order = {"items": [{"product_id": str(product.id), "quantity": 1}], "shipping_address_id": str(address.id)}
-            placed = await client.post("/orders", json=order, headers=bearer)
-            assert placed.status_code == 201, placed.text
+        with log_path.open("wb") as log:
+            async with api_and_worker(env, log) as base, httpx.AsyncClient(base_url=base) as client:
+                login = await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
+                assert login.status_code == 200, login.text
+                found["access token"] = login.json()["access_token"]
+                found["refresh cookie"] = login.cookies["refresh_token"]
+                bearer = {"Authorization": f"Bearer {found['access token']}"}
+                order = {
+                    "items": [{"product_id": str(product.id), "quantity": 1}],
+                    "shipping_address_id": str(address.id),
+                }
+                placed = await client.post("/orders", json=order, headers=bearer)
+                assert placed.status_code == 201, placed.text
 
-            await _run_script(engine, FAULTS.format(email=EXPLODING_EMAIL, user_id=user.id))
-            statuses["login"] = (
-                await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
-            ).status_code
-            statuses["register"] = (
-                await client.post("/auth/register", json={"email": EXPLODING_EMAIL, "password": NEW_USER_PASSWORD})
-            ).status_code
-            statuses["refresh"] = (
-                await client.post("/auth/refresh", cookies={"refresh_token": found["refresh cookie"]})
-            ).status_code
-            statuses["address"] = (await client.post("/addresses", json=ADDRESS, headers=bearer)).status_code
-            # The CLI, failing the same way: its uncaught exception goes through the same log pipeline.
-            command = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "litestar", "users", "create", "--email", EXPLODING_EMAIL,
-                "--password", CLI_PASSWORD, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-            statuses["cli"] = await asyncio.wait_for(command.wait(), 120)
-        await _wait_for_line(log_path, "Error processing job")
+                await _run_script(engine, FAULTS.format(email=EXPLODING_EMAIL, user_id=user.id))
+                statuses["login"] = (
+                    await client.post("/auth/login", json={"email": user.email, "password": USER_PASSWORD})
+                ).status_code
+                statuses["register"] = (
+                    await client.post("/auth/register", json={"email": EXPLODING_EMAIL, "password": NEW_USER_PASSWORD})
+                ).status_code
+                statuses["refresh"] = (
+                    await client.post("/auth/refresh", cookies={"refresh_token": found["refresh cookie"]})
+                ).status_code
+                statuses["address"] = (await client.post("/addresses", json=ADDRESS, headers=bearer)).status_code
+                # The CLI, failing the same way: its uncaught exception goes through the same log pipeline.
+                command = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "litestar", "users", "create", "--email", EXPLODING_EMAIL,
+                    "--password", CLI_PASSWORD, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
+                )  # fmt: skip
+                statuses["cli"] = await asyncio.wait_for(command.wait(), 120)
+                await _wait_for_line(log_path, "Error processing job")
     finally:
-        for process in started:
-            if process.returncode is None:
-                process.terminate()
-        for process in started:
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-        log.close()
         await _run_script(engine, NO_FAULTS)
         await _empty_tables(engine)
     return FailedRun(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,10 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import start_app
+from tests.conftest import running
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.orders.conftest import Shopper
-from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker, asgi_transport
+from tests.support import (
+    AddressMaker,
+    AuthHeaders,
+    ProductMaker,
+    UserMaker,
+    free_port,
+    in_process_client,
+)
 
 
 @dataclass
@@ -75,12 +81,6 @@ class _Handler:
         return "250 Message accepted"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class SMTPServer:
     port: int
@@ -120,16 +120,13 @@ def events_settings(base: Settings, smtp_port: int, **env: str) -> Settings:
 
 @pytest.fixture
 async def events_app(settings: Settings, smtp_server: SMTPServer, committed_db: None) -> AsyncIterator[Litestar]:
-    application = create_app(events_settings(settings, smtp_server.port))
-    task, stop = await start_app(application)
-    yield application
-    stop.set()
-    await task
+    async with running(create_app(events_settings(settings, smtp_server.port))) as application:
+        yield application
 
 
 @pytest.fixture
 async def events_client(events_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=asgi_transport(events_app), base_url="http://testserver") as c:
+    async with in_process_client(events_app) as c:
         yield c
 
 

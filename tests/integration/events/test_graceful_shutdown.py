@@ -8,9 +8,7 @@ request in flight finished, sockets closed with 1012, exit status 0; and the wor
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.domain.orders.models import OrderEvent
-from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, free_port
+from tests.integration.events.conftest import Mailbox, SMTPServer, bearer
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker
+from tests.support import ProductMaker, free_port, process_env, start_api, start_worker, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -73,21 +71,15 @@ class Server:
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "JWT_SECRET": settings.jwt_secret,
+    defaults = {
         "EMAIL_BACKEND": "console",
         "LOG_LEVEL": "WARNING",
         "DB_POOL_SIZE": "3",
         "DB_DIRECT_POOL_SIZE": "2",
         "LITESTAR_APP": "app.main:app",
         "SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
-        **extra,
     }
+    return process_env(settings, **{**defaults, **extra})
 
 
 @pytest.fixture
@@ -99,13 +91,10 @@ async def spawn(settings: Settings, tmp_path: Path, committed_db: None) -> Async
 
     async def start(*args: str) -> Server:
         port = free_port()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log", *args,
-            cwd=PROJECT_ROOT, env=_env(settings), stdout=log, stderr=log,
-        )  # fmt: skip
+        process = await start_api(port, _env(settings), log, *args)
         started.append(process)
         server = Server(process, f"http://127.0.0.1:{port}")
-        await _wait_ready(server)
+        await wait_ready(server.base, [process], within=30)
         return server
 
     try:
@@ -117,21 +106,6 @@ async def spawn(settings: Settings, tmp_path: Path, committed_db: None) -> Async
                 await process.wait()
         log.close()
         print(log_path.read_text(errors="replace")[-8000:])  # shown by pytest when the test failed
-
-
-async def _wait_ready(server: Server, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    async with httpx.AsyncClient(base_url=server.base) as client:
-        while True:
-            if server.process.returncode is not None:
-                raise AssertionError(f"{server.base} exited with {server.process.returncode}")
-            try:
-                if (await client.get("/ready")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, f"{server.base} did not become ready"
-            await asyncio.sleep(0.2)
 
 
 async def test_ready_answers_503_at_once_after_sigterm_naming_the_shutdown(spawn: Spawn) -> None:
@@ -244,10 +218,7 @@ async def test_worker_finishes_the_running_email_job_on_sigterm_takes_no_new_one
         WORKER_SHUTDOWN_GRACE_SECONDS="10",
     )
     with (tmp_path / "worker.log").open("wb") as log:
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "litestar", "workers", "run",
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+        worker = await start_worker(env, log)
         try:
             product = await products(stock=2)
             order_id = (await place(committed_client, alice, (product, 1))).json()["id"]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +15,10 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from app.config import PROJECT_ROOT, Settings
-from tests.integration.events.conftest import bearer, free_port
+from app.config import Settings
+from tests.integration.events.conftest import bearer
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker
+from tests.support import ProductMaker, free_port, process_env, start_api, start_worker, stop_processes, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -31,64 +29,24 @@ class Processes:
     api_b: str
 
 
-async def _wait_healthy(base: str, process: asyncio.subprocess.Process, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    async with httpx.AsyncClient() as client:
-        while True:
-            if process.returncode is not None:
-                raise AssertionError(f"{base} exited with {process.returncode}")
-            try:
-                if (await client.get(f"{base}/ready")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, f"{base} did not become ready"
-            await asyncio.sleep(0.2)
-
-
 @pytest.fixture
 async def processes(settings: Settings, tmp_path: Path, committed_db: None) -> AsyncIterator[Processes]:
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "JWT_SECRET": settings.jwt_secret,
-        "EMAIL_BACKEND": "console",
-        "LOG_LEVEL": "WARNING",
-        "DB_POOL_SIZE": "3",
-        "LITESTAR_APP": "app.main:app",
-    }
+    env = process_env(
+        settings, EMAIL_BACKEND="console", LOG_LEVEL="WARNING", DB_POOL_SIZE="3", LITESTAR_APP="app.main:app"
+    )
     ports = [free_port(), free_port()]
     started: list[asyncio.subprocess.Process] = []
     log = (tmp_path / "processes.log").open("wb")
     try:
         for port in ports:
-            started.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log",
-                    cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-                )
-            )  # fmt: skip
-        started.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "litestar", "workers", "run", cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
-            )
-        )
+            started.append(await start_api(port, env, log))
+        started.append(await start_worker(env, log))
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base, process in zip(bases, started, strict=False):
-            await _wait_healthy(base, process)
+            await wait_ready(base, [process], within=30)
         yield Processes(*bases)
     finally:
-        for process in started:
-            if process.returncode is None:
-                process.terminate()
-        for process in started:
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
+        await stop_processes(started)
         log.close()
 
 

@@ -19,10 +19,10 @@ from app.config import Settings
 from app.domain.catalog.models import Product
 from app.domain.orders.models import Order
 from app.main import create_app
-from tests.conftest import start_app
+from tests.conftest import running
 from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, events_settings, ws_client
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker, asgi_transport
+from tests.support import ProductMaker, in_process_client
 
 TTL = 1800
 
@@ -30,16 +30,13 @@ TTL = 1800
 @pytest.fixture
 async def sweeping_app(settings: Settings, smtp_server: SMTPServer, committed_db: None) -> AsyncIterator[Litestar]:
     """An app whose in-process worker sweeps for overdue orders every 0.1 s (default TTL, 30 min)."""
-    application = create_app(events_settings(settings, smtp_server.port, PAYMENT_EXPIRY_INTERVAL="0.1"))
-    task, stop = await start_app(application)
-    yield application
-    stop.set()
-    await task
+    async with running(create_app(events_settings(settings, smtp_server.port, PAYMENT_EXPIRY_INTERVAL="0.1"))) as app:
+        yield app
 
 
 @pytest.fixture
 async def sweeping_client(sweeping_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=asgi_transport(sweeping_app), base_url="http://testserver") as c:
+    async with in_process_client(sweeping_app) as c:
         yield c
 
 
@@ -126,23 +123,16 @@ async def test_ttl_zero_leaves_pending_orders_alone(
     session: AsyncSession,
     mailbox: Mailbox,
 ) -> None:
-    application = create_app(
-        events_settings(settings, smtp_server.port, ORDER_PAYMENT_TTL="0", PAYMENT_EXPIRY_INTERVAL="0.1")
-    )
-    task, stop = await start_app(application)
-    try:
-        async with httpx.AsyncClient(transport=asgi_transport(application), base_url="http://testserver") as client:
-            order_id = (await place(client, alice, (await products(stock=5), 1))).json()["id"]
-            await session.execute(
-                text("UPDATE orders SET created_at = created_at - interval '1 year' WHERE id = :id"),
-                {"id": uuid.UUID(order_id)},
-            )
-            await session.commit()
-            await mailbox.wait_for(1)  # the worker runs: its confirmation went out
-            await asyncio.sleep(1.0)  # ten sweep intervals, had there been a sweep
-    finally:
-        stop.set()
-        await task
+    never = events_settings(settings, smtp_server.port, ORDER_PAYMENT_TTL="0", PAYMENT_EXPIRY_INTERVAL="0.1")
+    async with running(create_app(never)) as application, in_process_client(application) as client:
+        order_id = (await place(client, alice, (await products(stock=5), 1))).json()["id"]
+        await session.execute(
+            text("UPDATE orders SET created_at = created_at - interval '1 year' WHERE id = :id"),
+            {"id": uuid.UUID(order_id)},
+        )
+        await session.commit()
+        await mailbox.wait_for(1)  # the worker runs: its confirmation went out
+        await asyncio.sleep(1.0)  # ten sweep intervals, had there been a sweep
 
     assert await session.scalar(select(Order.status).where(Order.id == uuid.UUID(order_id))) == "pending"
     assert len(mailbox.messages) == 1

@@ -21,10 +21,10 @@ from redis import Redis as SyncRedis
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import start_app
-from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, events_settings, free_port, ws_client
+from tests.conftest import running
+from tests.integration.events.conftest import Mailbox, SMTPServer, bearer, events_settings, ws_client
 from tests.integration.orders.conftest import Shopper, place
-from tests.support import ProductMaker, asgi_transport
+from tests.support import ProductMaker, asgi_transport, free_port
 
 
 class ThrowawayRedis:
@@ -70,11 +70,8 @@ def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
 async def outage_app(
     settings: Settings, smtp_server: SMTPServer, throwaway_redis: ThrowawayRedis, committed_db: None
 ) -> AsyncIterator[Litestar]:
-    application = create_app(events_settings(settings, smtp_server.port, REDIS_URL=throwaway_redis.url))
-    task, stop = await start_app(application)
-    yield application
-    stop.set()
-    await task
+    async with running(create_app(events_settings(settings, smtp_server.port, REDIS_URL=throwaway_redis.url))) as app:
+        yield app
 
 
 async def test_order_placed_while_redis_is_down_is_delivered_when_it_returns(

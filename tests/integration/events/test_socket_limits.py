@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +21,14 @@ from litestar import Litestar
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.events.socket_leases import SocketLeases
 from app.main import create_app
-from tests.conftest import start_app
+from tests.conftest import running
 from tests.integration.core.dedicated_app import dedicated_settings
-from tests.integration.events.conftest import RECEIVE_TIMEOUT, bearer, free_port, refusal, ws_client
+from tests.integration.events.conftest import RECEIVE_TIMEOUT, bearer, refusal, ws_client
 from tests.integration.events.test_redis_outage import ThrowawayRedis
-from tests.support import UserMaker
+from tests.support import UserMaker, free_port, process_env, start_api, wait_ready
 
 CAP = 2
 MAX_EVENT_ID = 2**63 - 1
@@ -38,16 +36,6 @@ MAX_EVENT_ID = 2**63 - 1
 
 def capped_settings(base: Settings, **env: str) -> Settings:
     return dedicated_settings(base, WS_MAX_PER_USER=str(CAP), LIVE_CHECK_INTERVAL="0.5", **env)
-
-
-@asynccontextmanager
-async def running(application: Litestar) -> AsyncIterator[Litestar]:
-    task, stop = await start_app(application)
-    try:
-        yield application
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.fixture
@@ -228,35 +216,18 @@ async def test_sockets_of_a_killed_process_stop_counting(
 
 
 async def _start_api_process(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, str]:
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "JWT_SECRET": settings.jwt_secret,
-        "EMAIL_BACKEND": "console",
-        "LOG_LEVEL": "WARNING",
-        "DB_POOL_SIZE": "2",
-        "WS_MAX_PER_USER": str(CAP),
-        "LIVE_CHECK_INTERVAL": "0.5",
-    }
+    env = process_env(
+        settings,
+        EMAIL_BACKEND="console",
+        LOG_LEVEL="WARNING",
+        DB_POOL_SIZE="2",
+        WS_MAX_PER_USER=str(CAP),
+        LIVE_CHECK_INTERVAL="0.5",
+    )
     port = free_port()
     log = (tmp_path / "api.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log",
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-    )  # fmt: skip
+    process = await start_api(port, env, log)
     log.close()
     base = f"http://127.0.0.1:{port}"
-    deadline = asyncio.get_running_loop().time() + 60
-    async with httpx.AsyncClient() as client:
-        while True:
-            assert process.returncode is None, f"the API process exited with {process.returncode}"
-            try:
-                if (await client.get(f"{base}/ready")).status_code == 200:
-                    return process, base
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the API process did not become ready"
-            await asyncio.sleep(0.2)
+    await wait_ready(base, [process], within=60)
+    return process, base

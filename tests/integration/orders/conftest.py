@@ -61,6 +61,34 @@ async def staff_headers(make_user: UserMaker, auth_headers: AuthHeaders) -> dict
     return auth_headers(await make_user(roles=("staff",)))
 
 
+@dataclass(frozen=True)
+class Shop:
+    """Two customers and a staff member on one client, with products to order: where the tests of who sees, counts
+    and changes whose orders start."""
+
+    client: httpx.AsyncClient
+    shopper: Shopper
+    other: Shopper
+    staff: dict[str, str]  # a staff member's auth headers
+    products: ProductMaker
+
+    async def order_id(self, shopper: Shopper, *lines: tuple[Any, int]) -> str:
+        """The id of the order ``shopper`` places for ``(product, quantity)`` lines."""
+        order_id: str = (await place(self.client, shopper, *lines)).json()["id"]
+        return order_id
+
+
+@pytest.fixture
+def shop(
+    client: httpx.AsyncClient,
+    shopper: Shopper,
+    other_shopper: Shopper,
+    staff_headers: dict[str, str],
+    make_product: ProductMaker,
+) -> Shop:
+    return Shop(client, shopper, other_shopper, staff_headers, make_product)
+
+
 @pytest.fixture
 async def committed_session(engine: AsyncEngine, committed_db: None) -> AsyncIterator[AsyncSession]:
     """A session whose commits are real (other connections see them); tables are truncated afterwards."""

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.orders.conftest import Shopper, place
+from tests.integration.orders.conftest import Shop, Shopper, place
 from tests.support import ProductMaker
 
 
@@ -64,23 +64,22 @@ async def test_cursors_keep_the_status_filter_they_were_made_for(
     assert ids == [placed[4], placed[3], placed[2], placed[0]]
 
 
-async def test_admin_cursors_keep_the_user_and_status_filters(
-    client: httpx.AsyncClient,
-    shopper: Shopper,
-    other_shopper: Shopper,
-    staff_headers: dict[str, str],
-    make_product: ProductMaker,
-) -> None:
-    product = await make_product(stock=100)
-    mine = [(await place(client, shopper, (product, 1))).json()["id"] for _ in range(3)]
-    theirs = [(await place(client, other_shopper, (product, 1))).json()["id"] for _ in range(3)]
-    await client.patch(f"/orders/{theirs[0]}/status", json={"status": "paid"}, headers=staff_headers)
+async def test_admin_cursors_keep_the_user_and_status_filters(shop: Shop) -> None:
+    product = await shop.products(stock=100)
+    mine = [await shop.order_id(shop.shopper, (product, 1)) for _ in range(3)]
+    theirs = [await shop.order_id(shop.other, (product, 1)) for _ in range(3)]
+    await shop.client.patch(f"/orders/{theirs[0]}/status", json={"status": "paid"}, headers=shop.staff)
 
-    by_user, _ = await _follow(client, "/admin/orders", staff_headers, user_id=str(shopper.user.id), per_page=2)
+    by_user, _ = await _follow(shop.client, "/admin/orders", shop.staff, user_id=str(shop.shopper.user.id), per_page=2)
     by_both, _ = await _follow(
-        client, "/admin/orders", staff_headers, user_id=str(other_shopper.user.id), status="pending", per_page=1
+        shop.client,
+        "/admin/orders",
+        shop.staff,
+        user_id=str(shop.other.user.id),
+        status="pending",
+        per_page=1,
     )
-    everyone, _ = await _follow(client, "/admin/orders", staff_headers, per_page=4)
+    everyone, _ = await _follow(shop.client, "/admin/orders", shop.staff, per_page=4)
 
     assert by_user == mine[::-1]
     assert by_both == [theirs[2], theirs[1]]
@@ -136,17 +135,11 @@ async def test_a_malformed_or_tampered_cursor_is_invalid_cursor(
         assert response.json()["code"] == "invalid_cursor", bad
 
 
-async def test_a_cursor_works_only_for_the_list_and_customer_it_was_made_for(
-    client: httpx.AsyncClient,
-    shopper: Shopper,
-    other_shopper: Shopper,
-    staff_headers: dict[str, str],
-    make_product: ProductMaker,
-) -> None:
-    cursor = await _a_next_cursor(client, shopper, make_product)
+async def test_a_cursor_works_only_for_the_list_and_customer_it_was_made_for(shop: Shop) -> None:
+    cursor = await _a_next_cursor(shop.client, shop.shopper, shop.products)
 
-    as_other = await client.get("/orders", params={"cursor": cursor}, headers=other_shopper.headers)
-    on_admin = await client.get("/admin/orders", params={"cursor": cursor}, headers=staff_headers)
+    as_other = await shop.client.get("/orders", params={"cursor": cursor}, headers=shop.other.headers)
+    on_admin = await shop.client.get("/admin/orders", params={"cursor": cursor}, headers=shop.staff)
 
     assert (as_other.status_code, as_other.json()["code"]) == (422, "invalid_cursor")
     assert (on_admin.status_code, on_admin.json()["code"]) == (422, "invalid_cursor")

@@ -25,7 +25,7 @@ from app.domain.orders.schemas import OrderCreate, OrderLine
 from app.domain.orders.services import OrderService
 from app.domain.orders.state_machine import OrderStatus
 from app.testing.seed import Seeder, SeedOptions
-from tests.integration.orders.conftest import Shopper, place
+from tests.integration.orders.conftest import Shop, Shopper, place
 from tests.support import ProductMaker
 
 _RECOUNT = "SELECT user_id, status, count(*) FROM orders GROUP BY user_id, status"
@@ -38,29 +38,22 @@ async def _kept_and_recounted(conn: AsyncConnection | AsyncSession) -> tuple[set
     return kept, recounted
 
 
-async def test_totals_follow_placements_cancellations_and_status_changes(
-    client: httpx.AsyncClient,
-    db: AsyncSession,
-    shopper: Shopper,
-    other_shopper: Shopper,
-    staff_headers: dict[str, str],
-    make_product: ProductMaker,
-) -> None:
-    product = await make_product(stock=100)
-    mine = [(await place(client, shopper, (product, 1))).json()["id"] for _ in range(4)]
-    await place(client, other_shopper, (product, 1))
-    await client.post(f"/orders/{mine[0]}/cancel", headers=shopper.headers)
-    await client.patch(f"/orders/{mine[1]}/status", json={"status": "paid"}, headers=staff_headers)
+async def test_totals_follow_placements_cancellations_and_status_changes(shop: Shop, db: AsyncSession) -> None:
+    product = await shop.products(stock=100)
+    mine = [await shop.order_id(shop.shopper, (product, 1)) for _ in range(4)]
+    await place(shop.client, shop.other, (product, 1))
+    await shop.client.post(f"/orders/{mine[0]}/cancel", headers=shop.shopper.headers)
+    await shop.client.patch(f"/orders/{mine[1]}/status", json={"status": "paid"}, headers=shop.staff)
 
     def total(path: str, headers: dict[str, str], **params: str) -> Any:
-        return client.get(path, params=params, headers=headers)
+        return shop.client.get(path, params=params, headers=headers)
 
-    assert (await total("/orders", shopper.headers)).json()["total"] == 4
-    assert (await total("/orders", shopper.headers, status="pending")).json()["total"] == 2
-    assert (await total("/admin/orders", staff_headers)).json()["total"] == 5
-    assert (await total("/admin/orders", staff_headers, status="pending")).json()["total"] == 3
-    assert (await total("/admin/orders", staff_headers, status="cancelled")).json()["total"] == 1
-    assert (await total("/admin/orders", staff_headers, user_id=str(shopper.user.id), status="paid")).json()[
+    assert (await total("/orders", shop.shopper.headers)).json()["total"] == 4
+    assert (await total("/orders", shop.shopper.headers, status="pending")).json()["total"] == 2
+    assert (await total("/admin/orders", shop.staff)).json()["total"] == 5
+    assert (await total("/admin/orders", shop.staff, status="pending")).json()["total"] == 3
+    assert (await total("/admin/orders", shop.staff, status="cancelled")).json()["total"] == 1
+    assert (await total("/admin/orders", shop.staff, user_id=str(shop.shopper.user.id), status="paid")).json()[
         "total"
     ] == 1
     kept, recounted = await _kept_and_recounted(db)

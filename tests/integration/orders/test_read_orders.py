@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.orders.models import OrderEvent
-from tests.integration.orders.conftest import Shopper, place
+from tests.integration.orders.conftest import Shop, Shopper, place
 from tests.support import AddressMaker, AuthHeaders, ProductMaker, UserMaker
 
 
@@ -97,22 +97,16 @@ async def test_staff_read_any_order(
     assert (await client.get(f"/orders/{order_id}", headers=staff_headers)).status_code == 200
 
 
-async def test_admin_list_shows_everyones_orders_with_filters(
-    client: httpx.AsyncClient,
-    shopper: Shopper,
-    other_shopper: Shopper,
-    staff_headers: dict[str, str],
-    make_product: ProductMaker,
-) -> None:
-    product = await make_product(stock=10)
-    mine = (await place(client, shopper, (product, 1))).json()["id"]
-    theirs = (await place(client, other_shopper, (product, 1))).json()["id"]
-    await client.patch(f"/orders/{theirs}/status", json={"status": "paid"}, headers=staff_headers)
+async def test_admin_list_shows_everyones_orders_with_filters(shop: Shop) -> None:
+    product = await shop.products(stock=10)
+    mine = await shop.order_id(shop.shopper, (product, 1))
+    theirs = await shop.order_id(shop.other, (product, 1))
+    await shop.client.patch(f"/orders/{theirs}/status", json={"status": "paid"}, headers=shop.staff)
 
-    everyone = (await client.get("/admin/orders", headers=staff_headers)).json()
-    paid = (await client.get("/admin/orders", params={"status": "paid"}, headers=staff_headers)).json()
+    everyone = (await shop.client.get("/admin/orders", headers=shop.staff)).json()
+    paid = (await shop.client.get("/admin/orders", params={"status": "paid"}, headers=shop.staff)).json()
     by_user = (
-        await client.get("/admin/orders", params={"user_id": str(shopper.user.id)}, headers=staff_headers)
+        await shop.client.get("/admin/orders", params={"user_id": str(shop.shopper.user.id)}, headers=shop.staff)
     ).json()
 
     assert [o["id"] for o in everyone["items"]] == [theirs, mine]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.catalog.models import Product
 from app.domain.orders.models import OrderEvent
-from tests.integration.orders.conftest import Shopper, place
+from tests.integration.orders.conftest import Shop, Shopper, place
 from tests.support import ProductMaker
 
 
@@ -83,19 +83,13 @@ async def test_cancelling_twice_returns_stock_once(
     assert await _stock(db, product) == 5
 
 
-async def test_only_the_owner_can_cancel(
-    client: httpx.AsyncClient,
-    shopper: Shopper,
-    other_shopper: Shopper,
-    staff_headers: dict[str, str],
-    make_product: ProductMaker,
-) -> None:
-    product = await make_product(stock=5)
-    order_id = (await place(client, shopper, (product, 1))).json()["id"]
+async def test_only_the_owner_can_cancel(shop: Shop) -> None:
+    product = await shop.products(stock=5)
+    order_id = await shop.order_id(shop.shopper, (product, 1))
 
-    assert (await client.post(f"/orders/{order_id}/cancel", headers=other_shopper.headers)).status_code == 404
-    assert (await client.post(f"/orders/{order_id}/cancel", headers=staff_headers)).status_code == 404
-    assert (await client.post(f"/orders/{uuid.uuid4()}/cancel", headers=shopper.headers)).status_code == 404
+    assert (await shop.client.post(f"/orders/{order_id}/cancel", headers=shop.other.headers)).status_code == 404
+    assert (await shop.client.post(f"/orders/{order_id}/cancel", headers=shop.staff)).status_code == 404
+    assert (await shop.client.post(f"/orders/{uuid.uuid4()}/cancel", headers=shop.shopper.headers)).status_code == 404
 
 
 async def test_staff_walk_an_order_to_delivered(

@@ -130,15 +130,20 @@ async def test_each_order_ships_to_an_address_of_its_customer_as_the_api_snapsho
         assert order.shipping_address == snapshot
 
 
-async def test_stock_left_plus_units_sold_is_the_initial_stock(db_connection: AsyncConnection) -> None:
-    seeder = await seed(db_connection)
-
-    products = await rows(
+async def _stock_and_sold(db_connection: AsyncConnection) -> list[Any]:
+    """Each product's id, stock left and units sold in orders not cancelled."""
+    return await rows(
         db_connection,
         "SELECT p.id, p.stock, coalesce(sum(i.quantity) FILTER (WHERE o.status <> 'cancelled'), 0) AS sold "
         "FROM products p LEFT JOIN order_items i ON i.product_id = p.id LEFT JOIN orders o ON o.id = i.order_id "
         "GROUP BY p.id",
     )
+
+
+async def test_stock_left_plus_units_sold_is_the_initial_stock(db_connection: AsyncConnection) -> None:
+    seeder = await seed(db_connection)
+
+    products = await _stock_and_sold(db_connection)
     assert {p.id: p.stock + p.sold for p in products} == seeder.initial_stock
     assert all(p.stock >= 0 for p in products)
     assert any(p.sold > 0 for p in products)
@@ -193,12 +198,7 @@ async def test_orders_past_their_payment_deadline_at_seeding_are_seeded_as_timed
         assert row.at == row.updated_at == row.created_at + timedelta(seconds=600) <= clock
         assert row.dispatched_at is not None  # history: published and emailed already, so nobody is emailed
         assert row.emailed_at is not None
-    products = await rows(
-        db_connection,
-        "SELECT p.id, p.stock, coalesce(sum(i.quantity) FILTER (WHERE o.status <> 'cancelled'), 0) AS sold "
-        "FROM products p LEFT JOIN order_items i ON i.product_id = p.id LEFT JOIN orders o ON o.id = i.order_id "
-        "GROUP BY p.id",
-    )
+    products = await _stock_and_sold(db_connection)
     assert {p.id: p.stock + p.sold for p in products} == seeder.initial_stock
 
 

@@ -22,11 +22,11 @@ from standardwebhooks.webhooks import Webhook
 from app.config import Settings
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.main import create_app
-from tests.conftest import start_app
+from tests.conftest import running
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.events import conftest as event_fixtures
-from tests.integration.events.conftest import SMTPServer, free_port
-from tests.support import AuthHeaders, UserMaker, asgi_transport
+from tests.integration.events.conftest import SMTPServer
+from tests.support import AuthHeaders, UserMaker, free_port, in_process_client
 
 Action = int | Literal["hang"]
 
@@ -138,11 +138,8 @@ def webhook_settings(base: Settings, smtp_port: int, **env: str) -> Settings:
 
 @pytest.fixture
 async def webhook_app(settings: Settings, smtp_server: SMTPServer, committed_db: None) -> AsyncIterator[Litestar]:
-    application = create_app(webhook_settings(settings, smtp_server.port))
-    task, stop = await start_app(application)
-    yield application
-    stop.set()
-    await task
+    async with running(create_app(webhook_settings(settings, smtp_server.port))) as application:
+        yield application
 
 
 @pytest.fixture
@@ -150,19 +147,14 @@ async def patient_webhook_client(
     settings: Settings, smtp_server: SMTPServer, committed_db: None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Like ``webhook_client`` with 8 attempts 0.2 s apart and doubling (25 s in all): room to bring a receiver up."""
-    application = create_app(
-        webhook_settings(settings, smtp_server.port, WEBHOOK_MAX_ATTEMPTS="8", WEBHOOK_RETRY_DELAY="0.2")
-    )
-    task, stop = await start_app(application)
-    async with httpx.AsyncClient(transport=asgi_transport(application), base_url="http://testserver") as c:
+    patient = webhook_settings(settings, smtp_server.port, WEBHOOK_MAX_ATTEMPTS="8", WEBHOOK_RETRY_DELAY="0.2")
+    async with running(create_app(patient)) as application, in_process_client(application) as c:
         yield c
-    stop.set()
-    await task
 
 
 @pytest.fixture
 async def webhook_client(webhook_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=asgi_transport(webhook_app), base_url="http://testserver") as c:
+    async with in_process_client(webhook_app) as c:
         yield c
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -17,7 +14,8 @@ from app.config import Settings
 from app.domain.webhooks.models import WebhookEndpoint
 from app.domain.webhooks.signing import new_secret
 from app.main import create_app
-from tests.conftest import start_app
+from tests.conftest import running
+from tests.integration.events import test_redis_outage as redis_outage
 from tests.integration.events.conftest import SMTPServer
 from tests.integration.events.test_redis_outage import ThrowawayRedis
 from tests.integration.orders.conftest import Shopper, place
@@ -28,15 +26,9 @@ from tests.integration.webhooks.conftest import (
     wait_until,
     webhook_settings,
 )
-from tests.support import ProductMaker, asgi_transport
+from tests.support import ProductMaker, in_process_client
 
-
-@pytest.fixture
-def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
-    server = ThrowawayRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+throwaway_redis = redis_outage.throwaway_redis
 
 
 async def test_order_committed_while_no_worker_runs_is_delivered_when_one_starts(
@@ -49,25 +41,16 @@ async def test_order_committed_while_no_worker_runs_is_delivered_when_one_starts
     products: ProductMaker,
 ) -> None:
     api_only = create_app(webhook_settings(settings, smtp_server.port, WORKER_IN_PROCESS="false"))
-    api_task, api_stop = await start_app(api_only)
-    product = await products(stock=5)
-    try:
-        async with httpx.AsyncClient(transport=asgi_transport(api_only), base_url="http://testserver") as api:
+    async with running(api_only):
+        product = await products(stock=5)
+        async with in_process_client(api_only) as api:
             endpoint = await subscribe(api, admin, receiver.url)
             order = (await place(api, alice, (product, 1))).json()
             await asyncio.sleep(0.5)
             assert receiver.requests == []
 
-            worker = create_app(webhook_settings(settings, smtp_server.port))
-            worker_task, worker_stop = await start_app(worker)
-            try:
+            async with running(create_app(webhook_settings(settings, smtp_server.port))):
                 [request] = await receiver.wait_for(1)
-            finally:
-                worker_stop.set()
-                await worker_task
-    finally:
-        api_stop.set()
-        await api_task
 
     assert request.verify(endpoint["secret"])["data"]["order_id"] == order["id"]
 
@@ -83,10 +66,9 @@ async def test_order_committed_while_redis_is_down_is_delivered_when_it_returns(
     products: ProductMaker,
 ) -> None:
     application = create_app(webhook_settings(settings, smtp_server.port, REDIS_URL=throwaway_redis.url))
-    task, stop = await start_app(application)
-    product = await products(stock=5)
-    try:
-        async with httpx.AsyncClient(transport=asgi_transport(application), base_url="http://testserver") as http:
+    async with running(application):
+        product = await products(stock=5)
+        async with in_process_client(application) as http:
             endpoint = await subscribe(http, admin, receiver.url)
             throwaway_redis.stop()
             started = time.monotonic()
@@ -97,9 +79,6 @@ async def test_order_committed_while_redis_is_down_is_delivered_when_it_returns(
 
             throwaway_redis.start()
             [request] = await receiver.wait_for(1, within=30)
-    finally:
-        stop.set()
-        await task
 
     assert response.status_code == 201
     assert elapsed < 2.0, "the order request never waits for webhooks or Redis"
@@ -135,15 +114,11 @@ async def test_private_target_saved_earlier_is_refused_at_delivery(
     strict = create_app(
         webhook_settings(settings, smtp_server.port, WEBHOOK_ALLOW_PRIVATE="false", WEBHOOK_MAX_ATTEMPTS="1")
     )
-    task, stop = await start_app(strict)
-    product = await products(stock=5)
-    try:
-        async with httpx.AsyncClient(transport=asgi_transport(strict), base_url="http://testserver") as http:
+    async with running(strict):
+        product = await products(stock=5)
+        async with in_process_client(strict) as http:
             await place(http, alice, (product, 1))
             await wait_until(lambda: _failed(engine, str(endpoint_id)))
-    finally:
-        stop.set()
-        await task
 
     [delivery] = await deliveries_of(engine, str(endpoint_id))
     assert receiver.requests == []

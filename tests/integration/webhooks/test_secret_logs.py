@@ -8,20 +8,16 @@ it with its traceback. Everything both processes wrote is searched for both secr
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.config import PROJECT_ROOT, Settings
-from tests.integration.core.test_log_secrets import _empty_tables, _pieces, _run_script, _wait_for_line, _wait_ready
-from tests.integration.events.conftest import free_port
+from app.config import Settings
+from tests.integration.core.test_log_secrets import _empty_tables, _pieces, _run_script, _wait_for_line
 from tests.integration.webhooks.conftest import Receiver
-from tests.support import AddressMaker, ProductMaker, UserMaker
+from tests.support import AddressMaker, ProductMaker, UserMaker, api_and_worker, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -47,44 +43,28 @@ DROP FUNCTION IF EXISTS injected_secret_fault();
 async def test_a_delivery_failing_with_an_error_that_quotes_the_secrets_logs_neither_secret(
     settings: Settings, engine: AsyncEngine, receiver: Receiver, tmp_path: Path
 ) -> None:
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
     receiver.default = 500
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         admin = await UserMaker(session)(roles=("admin",), password=PASSWORD)
         customer = await UserMaker(session)(password=PASSWORD)
         address = await AddressMaker(session)(customer)
         product = await ProductMaker(session)(stock=5)
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "JWT_SECRET": JWT_SECRET,
-        "EMAIL_BACKEND": "console",
-        "COOKIE_SECURE": "false",
-        "LOG_LEVEL": "INFO",
-        "DB_POOL_SIZE": "3",
-        "LITESTAR_APP": "app.main:app",
-        "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
-        "WEBHOOK_ALLOW_INSECURE": "true",
-        "WEBHOOK_RETRY_DELAY": "0.1",
-    }
+    env = process_env(
+        settings,
+        JWT_SECRET=JWT_SECRET,
+        EMAIL_BACKEND="console",
+        COOKIE_SECURE="false",
+        LOG_LEVEL="INFO",
+        DB_POOL_SIZE="3",
+        LITESTAR_APP="app.main:app",
+        WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
+        WEBHOOK_ALLOW_INSECURE="true",
+        WEBHOOK_RETRY_DELAY="0.1",
+    )
     log_path = tmp_path / "output.log"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
-        started = [
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log",
-                cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-            ),
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "litestar", "workers", "run", cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
-            ),
-        ]  # fmt: skip
         try:
-            await _wait_ready(base, started)
-            async with httpx.AsyncClient(base_url=base) as client:
+            async with api_and_worker(env, log, stop_within=20) as base, httpx.AsyncClient(base_url=base) as client:
                 headers = {}
                 for user in (admin, customer):
                     login = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
@@ -105,16 +85,8 @@ async def test_a_delivery_failing_with_an_error_that_quotes_the_secrets_logs_nei
                 placed = await client.post("/orders", json=order, headers=headers[customer.email])
                 assert placed.status_code == 201, placed.text
                 await receiver.wait_for(1, within=60)
-            await _wait_for_line(log_path, "injected fault, secrets")
+                await _wait_for_line(log_path, "injected fault, secrets")
         finally:
-            for process in started:
-                if process.returncode is None:
-                    process.terminate()
-            for process in started:
-                try:
-                    await asyncio.wait_for(process.wait(), 20)
-                except TimeoutError:
-                    process.kill()
             await _run_script(engine, NO_FAULT)
             await _empty_tables(engine)
     output = log_path.read_text(errors="replace")
