@@ -249,10 +249,7 @@ async def test_an_idle_worker_stops_on_sigterm_without_waiting_out_its_grace(
     env = _env(settings, WORKER_SHUTDOWN_GRACE_SECONDS="60", LOG_LEVEL="INFO")
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "litestar", "workers", "run",
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+        worker = await start_worker(env, log)
         try:
             deadline = asyncio.get_running_loop().time() + 30
             while b"webhook_worker_started" not in log_path.read_bytes():
