@@ -54,7 +54,6 @@ from app.domain.orders.events import OrderEventRead
 from app.domain.webhooks.schemas import EventType, WebhookMessage
 from app.domain.webhooks.targets import TargetPolicy
 from app.events.email import EmailSender, OutgoingEmail, email_sender_for
-from app.events.prompt_stop import PromptStop
 
 if TYPE_CHECKING:
     from app.events.webhook_client import AttemptResult, DeliveryClient
@@ -416,7 +415,6 @@ class WebhookWorker:
             startup=[self._provide],
         )
         self._worker.SIGNALS = []  # the orders worker owns the process's signals and stops this one
-        PromptStop(self._worker, grace=ATTEMPT_TIMEOUT_S + 2).install()  # running attempts finish, idle loops don't
         self._task: asyncio.Task[None] | None = None
 
     async def _provide(self, ctx: Context) -> None:
@@ -433,6 +431,11 @@ class WebhookWorker:
         """Stop taking jobs, let running attempts finish (up to their 10 s), then close everything."""
         if self.resources.pump is not None:
             await self.resources.pump.stop()
+        # SAQ's own grace period also waits for its idle dequeue loops, which never end: wait for the jobs instead.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ATTEMPT_TIMEOUT_S + 2
+        while self._worker.job_task_contexts and loop.time() < deadline:  # noqa: ASYNC110 - SAQ has no such event
+            await asyncio.sleep(0.05)
         await self._worker.stop()
         if self._task is not None:
             self._task.cancel()
