@@ -15,6 +15,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 from litestar import Litestar
+from redis import Redis as SyncRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
@@ -115,10 +116,26 @@ async def receiver() -> AsyncIterator[Receiver]:
     await server.stop()
 
 
+def webhook_redis_url(base: Settings) -> str:
+    """A Redis database of the webhook tests' own, next to the session's: their webhook queue is theirs alone, so an
+    in-process worker of another test's app that is still stopping cannot take their jobs (with its settings, which
+    refuse http:// and private targets)."""
+    assert base.redis_url is not None
+    server, number = base.redis_url.rsplit("/", 1)
+    return f"{server}/{(int(number or 0) + 1) % 16}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_webhook_redis(settings: Settings) -> None:
+    with SyncRedis.from_url(webhook_redis_url(settings)) as client:
+        client.flushdb()
+
+
 def webhook_settings(base: Settings, smtp_port: int, **env: str) -> Settings:
-    """An in-process worker, private and http:// targets allowed (the receiver is on 127.0.0.1), fast retries;
-    ``env`` overrides any of it."""
+    """An in-process worker, private and http:// targets allowed (the receiver is on 127.0.0.1), fast retries, a
+    Redis database of its own; ``env`` overrides any of it."""
     defaults = {
+        "REDIS_URL": webhook_redis_url(base),
         "WORKER_IN_PROCESS": "true",
         "EMAIL_BACKEND": "smtp",
         "SMTP_HOST": "127.0.0.1",
