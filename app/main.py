@@ -51,7 +51,7 @@ from app.domain.webhooks import deps as webhooks_deps
 from app.domain.webhooks.controllers import WebhookController
 from app.events.live_docs import live_feed_description, live_feed_schemas
 from app.events.webhook_docs import webhook_description, webhook_schemas
-from app.events.worker import without_heartbeat_threads
+from app.events.worker import stopping_promptly, without_heartbeat_threads
 
 __all__ = ("create_app",)
 
@@ -165,6 +165,7 @@ def _cors(settings: Settings) -> CORSConfig | None:
 def _finish(app: Litestar, parts: Components) -> None:
     """What can only be done to the built app."""
     without_heartbeat_threads(parts.events.saq_plugin)
+    stopping_promptly(parts.events.saq_plugin, grace=parts.settings.worker_shutdown_grace_seconds)
     # Builds the document now (about 30 ms); the WebSocket and webhook messages become component schemas.
     add_component_schemas(app.openapi_schema, {**live_feed_schemas(), **webhook_schemas()})
     # Outermost layer, outside the router: request ids and the access log cover 404/405 and errors too.

@@ -39,6 +39,7 @@ from app.events import account_emails
 from app.events.email import EmailSender
 from app.events.outbox import DispatchLoop, OutboxDispatcher
 from app.events.payment_timeout import PaymentTimeoutLoop
+from app.events.prompt_stop import PromptStop
 from app.events.templates import EmailLine, OrderEmail, render_order_email
 from app.events.webhooks import WebhookProcess, WebhookWorker, webhook_runner
 
@@ -50,6 +51,7 @@ __all__ = (
     "purge_refresh_tokens",
     "saq_config",
     "send_order_emails",
+    "stopping_promptly",
     "without_heartbeat_threads",
 )
 
@@ -217,6 +219,14 @@ def without_heartbeat_threads(plugin: SAQPlugin) -> SAQPlugin:
     for worker in plugin.get_workers().values():
         # Private attribute (pinned, checked by tests/unit/test_private_apis.py); no upstream issue yet.
         worker._enable_heartbeat_manager = False
+    return plugin
+
+
+def stopping_promptly(plugin: SAQPlugin, *, grace: float) -> SAQPlugin:
+    """Each worker stops taking jobs the moment it is told to stop, and stops once its running jobs are done, within
+    ``grace`` seconds (:class:`~app.events.prompt_stop.PromptStop`; call after the app is built)."""
+    for worker in plugin.get_workers().values():
+        PromptStop(worker, grace=grace).install()
     return plugin
 
 

@@ -198,7 +198,7 @@ async def test_under_several_workers_sigterm_to_the_supervisor_drains_each_worke
     assert await server.exit_status() == 0
 
 
-async def test_worker_finishes_the_running_email_job_on_sigterm_and_the_email_arrives_once(
+async def test_worker_finishes_the_running_email_job_on_sigterm_takes_no_new_one_and_the_email_arrives_once(
     settings: Settings,
     tmp_path: Path,
     smtp_server: SMTPServer,
@@ -220,10 +220,12 @@ async def test_worker_finishes_the_running_email_job_on_sigterm_and_the_email_ar
     with (tmp_path / "worker.log").open("wb") as log:
         worker = await start_worker(env, log)
         try:
-            product = await products(stock=1)
+            product = await products(stock=2)
             order_id = (await place(committed_client, alice, (product, 1))).json()["id"]
             await mailbox.wait_for_attempt(within=30)
             worker.send_signal(signal.SIGTERM)
+            # Placed while the first email is still being sent: its job waits in the queue for the next worker.
+            later_id = (await place(committed_client, alice, (product, 1))).json()["id"]
             status = await asyncio.wait_for(worker.wait(), 20)
         finally:
             if worker.returncode is None:
@@ -231,7 +233,35 @@ async def test_worker_finishes_the_running_email_job_on_sigterm_and_the_email_ar
                 await worker.wait()
 
     emailed_at = await session.scalar(select(OrderEvent.emailed_at).where(OrderEvent.order_id == uuid.UUID(order_id)))
+    later = await session.scalar(select(OrderEvent.emailed_at).where(OrderEvent.order_id == uuid.UUID(later_id)))
     assert status == 0
     assert mailbox.attempts == 1
     assert [m["To"] for m in mailbox.messages] == [alice.user.email]
     assert emailed_at is not None  # marked: no later job sends it again
+    assert later is None  # not sent by the stopping worker, not lost: the outbox sweep hands it to the next one
+
+
+async def test_an_idle_worker_stops_on_sigterm_without_waiting_out_its_grace(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # SAQ alone waited the whole grace for its idle dequeue loops (21 s with the default 20 s); 120 s here, so a
+    # worker that waits for them cannot pass. It exits in about a second; 45 s leaves room for a loaded machine
+    # (the webhook process it stops runs at niceness 10).
+    env = _env(settings, WORKER_SHUTDOWN_GRACE_SECONDS="120", LOG_LEVEL="INFO")
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        worker = await start_worker(env, log)
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while b"webhook_worker_started" not in log_path.read_bytes():
+                assert asyncio.get_running_loop().time() < deadline, "the worker did not start"
+                await asyncio.sleep(0.1)
+            worker.send_signal(signal.SIGTERM)
+            status = await asyncio.wait_for(worker.wait(), 45)
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+
+    assert status == 0
+    assert b"did not finish within the shutdown grace period" not in log_path.read_bytes()
