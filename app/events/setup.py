@@ -56,12 +56,16 @@ class EventComponents:
             await stop_in_process_workers(
                 self.saq_plugin, grace=self.worker_resources.settings.worker_shutdown_grace_seconds
             )
-            # The worker's shutdown hook stops its dispatch loop; if stopping the worker timed out or failed, the loop
-            # would go on dispatching (and taking the outbox lock) for an app that is gone.
-            if self.worker_resources.dispatch_loop is not None:
-                await self.worker_resources.dispatch_loop.stop()
-            if self.worker_resources.payment_timeouts is not None:
-                await self.worker_resources.payment_timeouts.stop()
+            # The worker's shutdown hook stops its dispatch loop, payment sweep and webhook worker; if stopping the
+            # worker timed out or failed, they would go on (dispatching, cancelling orders, taking webhook jobs with
+            # this app's settings) for an app that is gone. Each stop is a no-op once done.
+            resources = self.worker_resources
+            if resources.dispatch_loop is not None:
+                await resources.dispatch_loop.stop()
+            if resources.payment_timeouts is not None:
+                await resources.payment_timeouts.stop()
+            if resources.webhooks is not None:
+                await resources.webhooks.stop()
 
 
 async def stop_in_process_workers(plugin: SAQPlugin, *, grace: float = 0.0) -> None:

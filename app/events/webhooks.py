@@ -54,6 +54,7 @@ from app.domain.orders.events import OrderEventRead
 from app.domain.webhooks.schemas import EventType, WebhookMessage
 from app.domain.webhooks.targets import TargetPolicy
 from app.events.email import EmailSender, OutgoingEmail, email_sender_for
+from app.events.prompt_stop import PromptStop
 
 if TYPE_CHECKING:
     from app.events.webhook_client import AttemptResult, DeliveryClient
@@ -415,7 +416,9 @@ class WebhookWorker:
             startup=[self._provide],
         )
         self._worker.SIGNALS = []  # the orders worker owns the process's signals and stops this one
+        PromptStop(self._worker, grace=ATTEMPT_TIMEOUT_S + 2).install()  # running attempts finish, idle loops don't
         self._task: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Future[None] | None = None
 
     async def _provide(self, ctx: Context) -> None:
         ctx["webhooks"] = self.resources  # type: ignore[typeddict-unknown-key]
@@ -428,14 +431,20 @@ class WebhookWorker:
         self._task = asyncio.create_task(self._worker.start(), name="webhook-worker")
 
     async def stop(self) -> None:
-        """Stop taking jobs, let running attempts finish (up to their 10 s), then close everything."""
+        """Stop taking jobs, let running attempts finish (up to their 10 s), then close everything.
+
+        Safe to call more than once, also while a stop is under way: every caller waits for the one stop. The orders
+        worker's shutdown hook calls it, and so does the app's lifespan after that worker's stop, in case that stop
+        timed out or failed before its hooks ran (an in-process webhook worker left running would take jobs for an
+        app that is gone).
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         if self.resources.pump is not None:
             await self.resources.pump.stop()
-        # SAQ's own grace period also waits for its idle dequeue loops, which never end: wait for the jobs instead.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ATTEMPT_TIMEOUT_S + 2
-        while self._worker.job_task_contexts and loop.time() < deadline:  # noqa: ASYNC110 - SAQ has no such event
-            await asyncio.sleep(0.05)
         await self._worker.stop()
         if self._task is not None:
             self._task.cancel()
