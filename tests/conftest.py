@@ -16,7 +16,9 @@ so row ids never repeat within a session and keys built from them (email jobs qu
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -69,7 +71,63 @@ def servers() -> Servers:
     # Redis (keyed by row id) would make this session's identical keys no-ops. Start from an empty Redis database.
     with SyncRedis.from_url(redis_url) as client:
         client.flushdb()
+    _QUEUE_GUARD.redis_url = redis_url
     return Servers(database_url, redis_url)
+
+
+class QueueGuard:
+    """After each test, no SAQ worker may still be waiting for jobs on the session's Redis databases.
+
+    Every app a test starts with a worker (in-process or as a process) must have stopped it by the time the test's
+    fixtures are torn down: a worker left running takes later tests' jobs with its own settings (seen: a webhook
+    worker refusing the webhook tests' ``http://`` receiver). A waiting worker is a client blocked in ``BLMOVE``
+    on the database; a stopping one gets ``GRACE_S`` to go. Checked: the session's database and the next one (the
+    webhook tests' own, ``tests/integration/webhooks/conftest.py``). One ``CLIENT LIST`` per test.
+    """
+
+    GRACE_S = 5.0
+
+    def __init__(self) -> None:
+        self.redis_url: str | None = None
+
+    def waiting_workers(self) -> list[dict[str, Any]]:
+        assert self.redis_url is not None
+        number = int(self.redis_url.rsplit("/", 1)[1] or 0)
+        watched = {number, (number + 1) % 16}
+        with SyncRedis.from_url(self.redis_url) as client:
+            clients: list[dict[str, Any]] = client.client_list()
+        return [c for c in clients if int(c.get("db", -1)) in watched and "b" in c.get("flags", "")]
+
+    def check(self) -> None:
+        if self.redis_url is None:
+            return
+        deadline = time.monotonic() + self.GRACE_S
+        while waiting := self.waiting_workers():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(waiting)} Redis clients of a worker outlived the test, still waiting for jobs "
+                    f"(first: {waiting[0]}); asyncio tasks still running:\n{_running_tasks()}"
+                )
+            time.sleep(0.1)
+
+
+def _running_tasks() -> str:
+    """Every unfinished asyncio task of the process with its stack (for the guard's message)."""
+    out = io.StringIO()
+    for task in list(getattr(asyncio.tasks, "_all_tasks", ())):
+        if not task.done():
+            print(f"--- {task!r}", file=out)
+            task.print_stack(file=out)
+    return out.getvalue()
+
+
+_QUEUE_GUARD = QueueGuard()
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    yield
+    _QUEUE_GUARD.check()
 
 
 def _asyncpg_dsn(url: str) -> tuple[str, dict[str, Any]]:
