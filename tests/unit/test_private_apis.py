@@ -46,6 +46,13 @@ def test_litestar_saq_worker_has_the_heartbeat_switch_and_the_start_task() -> No
     assert "self._saq_asyncio_tasks = loop.create_task(self.start())" in source
 
 
+def test_saq_worker_stop_reads_its_grace_from_the_attribute_prompt_stop_sets() -> None:
+    from saq import Worker
+
+    assert "self._shutdown_grace_period_s" in inspect.getsource(Worker.stop)
+    assert "_shutdown_grace_period_s" in inspect.getsource(Worker.__init__)
+
+
 def test_asyncpg_uuid_is_a_uuid_built_from_bytes() -> None:
     # The seed builds its ids as asyncpg's own UUID (made and COPY-encoded in C; ``uuid.UUID`` is encoded through
     # ``.bytes``): it must stay a ``uuid.UUID`` equal to, and hashing like, the standard one.

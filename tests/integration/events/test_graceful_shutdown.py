@@ -265,3 +265,47 @@ async def test_an_idle_worker_stops_on_sigterm_without_waiting_out_its_grace(
 
     assert status == 0
     assert b"did not finish within the shutdown grace period" not in log_path.read_bytes()
+
+
+async def test_a_job_overrunning_the_grace_is_cancelled_when_the_grace_ends_and_left_for_the_next_worker(
+    settings: Settings,
+    tmp_path: Path,
+    smtp_server: SMTPServer,
+    mailbox: Mailbox,
+    committed_client: httpx.AsyncClient,
+    session: AsyncSession,
+    alice: Shopper,
+    products: ProductMaker,
+) -> None:
+    # SAQ's own stop gave such a job the grace a second time (2 x 8 s + 1 s here); now it is cancelled when the one
+    # grace ends, so a pod's terminationGracePeriodSeconds (grace + 10 s) is never overrun and the worker exits 0.
+    mailbox.delay = 60.0  # the SMTP server never answers in time
+    grace = 8.0
+    env = _env(
+        settings,
+        EMAIL_BACKEND="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port),
+        SMTP_TLS="none",
+        WORKER_SHUTDOWN_GRACE_SECONDS=str(int(grace)),
+    )
+    loop = asyncio.get_running_loop()
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = await start_worker(env, log)
+        try:
+            product = await products(stock=1)
+            order_id = (await place(committed_client, alice, (product, 1))).json()["id"]
+            await mailbox.wait_for_attempt(within=30)
+            worker.send_signal(signal.SIGTERM)
+            signalled = loop.time()
+            status = await asyncio.wait_for(worker.wait(), 60)
+            took = loop.time() - signalled
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+
+    emailed_at = await session.scalar(select(OrderEvent.emailed_at).where(OrderEvent.order_id == uuid.UUID(order_id)))
+    assert status == 0
+    assert grace <= took < 2 * grace, took
+    assert emailed_at is None  # not marked: the retried job (or the outbox sweep) sends it with the next worker
