@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-__all__ = ("BackgroundLoop", "backoff")
+__all__ = ("BackgroundLoop", "backoff", "cancel_and_wait")
 
 
 def backoff(failures: int) -> float:
@@ -15,6 +15,25 @@ def backoff(failures: int) -> float:
     gets at most one attempt per loop every 5 s (and one warning in the log each time).
     """
     return min(0.2 * 2.0**failures, 5.0)
+
+
+#: How often :func:`cancel_and_wait` repeats its cancel while the task runs on.
+RECANCEL_S = 0.5
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again every ``RECANCEL_S`` until it has.
+
+    One cancel is not always enough: library code can swallow a cancellation (on Python 3.11 ``asyncio.wait_for``
+    returns the result when its inner future completes in the same step as the cancel, CPython gh-86296), and the
+    loop then goes on to its next sleep. Seen in CI: the webhook pump, cancelled once, slept on for good, so its
+    worker's stop, and the app's shutdown behind it, never ended.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=RECANCEL_S)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class BackgroundLoop:
@@ -29,9 +48,7 @@ class BackgroundLoop:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         raise NotImplementedError

@@ -36,6 +36,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.core.background import cancel_and_wait
 from app.core.logging import get_logger
 from app.domain.accounts.lifecycle import issue_one_time_token, withdraw_one_time_token
 from app.domain.accounts.models import (
@@ -203,9 +204,7 @@ class AccountEmailRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def relay(self) -> int:
         """One pass: lock a batch of rows to hand over (skipping rows another relay holds), enqueue, mark, commit."""

@@ -45,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.auth import Principal, authenticate
+from app.core.background import cancel_and_wait
 from app.core.errors import DomainError
 from app.core.logging import get_logger
 from app.core.permissions import ORDERS_MANAGE
@@ -244,9 +245,7 @@ class LiveConnections:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _watch(self) -> None:
         while True:

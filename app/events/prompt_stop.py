@@ -22,6 +22,8 @@ from typing import Any
 
 from saq import Worker
 
+from app.core.background import cancel_and_wait
+
 __all__ = ("PromptStop",)
 
 
@@ -71,7 +73,5 @@ class PromptStop:
         """Cancel the loops waiting in ``dequeue`` and the upkeep loops, and wait until they have ended."""
         worker = self._worker
         idle = set(self._waiting_for_jobs) | {task for task in worker.tasks if task.get_name() != "process"}
-        for task in idle:
-            task.cancel()
-        await asyncio.gather(*idle, return_exceptions=True)
+        await asyncio.gather(*(cancel_and_wait(task) for task in idle), return_exceptions=True)
         worker.tasks.difference_update(idle)

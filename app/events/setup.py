@@ -26,6 +26,7 @@ from app.events.email import email_sender_for
 from app.events.live import LiveConnections, ResilientRedisPubSubBackend, admin_order_feed, order_feed
 from app.events.outbox import OutboxDispatcher
 from app.events.socket_leases import SocketLeases, lease_ttl
+from app.events.webhooks import STOP_GRACE_S as WEBHOOK_STOP_GRACE_S
 from app.events.worker import WorkerResources, email_enqueuer, queue_depth_refresher, saq_config
 
 __all__ = ("EventComponents", "build_event_components", "stop_in_process_workers")
@@ -65,7 +66,7 @@ class EventComponents:
             if resources.payment_timeouts is not None:
                 await resources.payment_timeouts.stop()
             if resources.webhooks is not None:
-                await resources.webhooks.stop()
+                await _within(asyncio.ensure_future(resources.webhooks.stop()), STOP_TIMEOUT_S + WEBHOOK_STOP_GRACE_S)
 
 
 async def stop_in_process_workers(plugin: SAQPlugin, *, grace: float = 0.0) -> None:

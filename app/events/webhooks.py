@@ -48,6 +48,7 @@ from saq.types import Context
 from saq.worker import Worker
 
 from app.config import Settings
+from app.core.background import BackgroundLoop, cancel_and_wait
 from app.core.logging import configure_logging, get_logger, register_secrets
 from app.db.prepared import DirectPool
 from app.domain.orders.events import OrderEventRead
@@ -76,6 +77,8 @@ DELIVER_JOB: Final = "deliver_webhooks"
 DISABLED_EMAIL_JOB: Final = "email_webhook_disabled"
 #: A receiver has this long to answer (connect, send, status line); the contract's 10 s.
 ATTEMPT_TIMEOUT_S: Final = 10.0
+#: How long a stopping webhook worker waits for its running attempts.
+STOP_GRACE_S: Final = ATTEMPT_TIMEOUT_S + 2
 PUMP_INTERVAL: Final = 0.1
 #: Deliveries claimed per pass, and per job (a job sends its deliveries concurrently).
 CLAIM_BATCH: Final = 500
@@ -303,33 +306,24 @@ async def email_webhook_disabled(ctx: Context, *, endpoint_id: str) -> dict[str,
 # ------------------------------------------------------------------------------------------------------ the pump
 
 
-class WebhookPump:
+class WebhookPump(BackgroundLoop):
     """Creates deliveries from new events and hands due ones to jobs (see the module docstring, steps 1 and 2)."""
 
     def __init__(self, pool: DirectPool, queue: Queue, settings: Settings, *, interval: float = PUMP_INTERVAL) -> None:
+        super().__init__("webhook-pump")
         self._pool = pool
         self.queue = queue
         self._settings = settings
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
         #: Webhook jobs allowed at once (queued or running), adapted to the loop's lag: halved when the loop lags,
         #: one more when it does not, between 1 and WEBHOOK_CONCURRENCY.
         self.job_budget = WEBHOOK_CONCURRENCY
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-pump")
 
     def adapt(self, lag: float) -> None:
         if lag > LAG_LIMIT_S:
             self.job_budget = max(1, self.job_budget // 2)
         else:
             self.job_budget = min(WEBHOOK_CONCURRENCY, self.job_budget + 1)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def pump(self) -> tuple[int, int]:
         """One pass: ``(deliveries created, deliveries handed to jobs)``."""
@@ -416,7 +410,7 @@ class WebhookWorker:
             startup=[self._provide],
         )
         self._worker.SIGNALS = []  # the orders worker owns the process's signals and stops this one
-        PromptStop(self._worker, grace=ATTEMPT_TIMEOUT_S + 2).install()  # running attempts finish, idle loops don't
+        PromptStop(self._worker, grace=STOP_GRACE_S).install()  # running attempts finish, idle loops don't
         self._task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
 
@@ -447,9 +441,7 @@ class WebhookWorker:
             await self.resources.pump.stop()
         await self._worker.stop()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await self.resources.client.aclose()
         await self.resources.pool.close()
         await self.queue.disconnect()
