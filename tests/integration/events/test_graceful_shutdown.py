@@ -11,6 +11,7 @@ import asyncio
 import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -80,6 +81,31 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
     }
     return process_env(settings, **{**defaults, **extra})
+
+
+def _smtp_env(settings: Settings, smtp_server: SMTPServer, *, grace: float) -> dict[str, str]:
+    """A worker that emails through the test SMTP server and gives running jobs ``grace`` seconds on SIGTERM."""
+    return _env(
+        settings,
+        EMAIL_BACKEND="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port),
+        SMTP_TLS="none",
+        WORKER_SHUTDOWN_GRACE_SECONDS=str(int(grace)),
+    )
+
+
+@asynccontextmanager
+async def _worker(env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``litestar workers run`` logging to ``log_path``; killed at the end if the test left it running."""
+    with log_path.open("wb") as log:
+        worker = await start_worker(env, log)
+        try:
+            yield worker
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
 
 
 @pytest.fixture
@@ -209,28 +235,14 @@ async def test_worker_finishes_the_running_email_job_on_sigterm_takes_no_new_one
     products: ProductMaker,
 ) -> None:
     mailbox.delay = 2.0  # the SMTP server takes its time: the job is mid-send when SIGTERM arrives
-    env = _env(
-        settings,
-        EMAIL_BACKEND="smtp",
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp_server.port),
-        SMTP_TLS="none",
-        WORKER_SHUTDOWN_GRACE_SECONDS="10",
-    )
-    with (tmp_path / "worker.log").open("wb") as log:
-        worker = await start_worker(env, log)
-        try:
-            product = await products(stock=2)
-            order_id = (await place(committed_client, alice, (product, 1))).json()["id"]
-            await mailbox.wait_for_attempt(within=30)
-            worker.send_signal(signal.SIGTERM)
-            # Placed while the first email is still being sent: its job waits in the queue for the next worker.
-            later_id = (await place(committed_client, alice, (product, 1))).json()["id"]
-            status = await asyncio.wait_for(worker.wait(), 20)
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+    async with _worker(_smtp_env(settings, smtp_server, grace=10), tmp_path / "worker.log") as worker:
+        product = await products(stock=2)
+        order_id = (await place(committed_client, alice, (product, 1))).json()["id"]
+        await mailbox.wait_for_attempt(within=30)
+        worker.send_signal(signal.SIGTERM)
+        # Placed while the first email is still being sent: its job waits in the queue for the next worker.
+        later_id = (await place(committed_client, alice, (product, 1))).json()["id"]
+        status = await asyncio.wait_for(worker.wait(), 20)
 
     emailed_at = await session.scalar(select(OrderEvent.emailed_at).where(OrderEvent.order_id == uuid.UUID(order_id)))
     later = await session.scalar(select(OrderEvent.emailed_at).where(OrderEvent.order_id == uuid.UUID(later_id)))
@@ -245,23 +257,17 @@ async def test_an_idle_worker_stops_on_sigterm_without_waiting_out_its_grace(
     settings: Settings, tmp_path: Path
 ) -> None:
     # SAQ alone waited the whole grace for its idle dequeue loops (21 s with the default 20 s); 120 s here, so a
-    # worker that waits for them cannot pass. It exits in about a second; 45 s leaves room for a loaded machine
+    # worker that waits for them cannot pass. It exits in about 2.5 s; 45 s leaves room for a loaded machine
     # (the webhook process it stops runs at niceness 10).
     env = _env(settings, WORKER_SHUTDOWN_GRACE_SECONDS="120", LOG_LEVEL="INFO")
     log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        worker = await start_worker(env, log)
-        try:
-            deadline = asyncio.get_running_loop().time() + 30
-            while b"webhook_worker_started" not in log_path.read_bytes():
-                assert asyncio.get_running_loop().time() < deadline, "the worker did not start"
-                await asyncio.sleep(0.1)
-            worker.send_signal(signal.SIGTERM)
-            status = await asyncio.wait_for(worker.wait(), 45)
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+    async with _worker(env, log_path) as worker:
+        deadline = asyncio.get_running_loop().time() + 30
+        while b"webhook_worker_started" not in log_path.read_bytes():
+            assert asyncio.get_running_loop().time() < deadline, "the worker did not start"
+            await asyncio.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        status = await asyncio.wait_for(worker.wait(), 45)
 
     assert status == 0
     assert b"did not finish within the shutdown grace period" not in log_path.read_bytes()
@@ -281,29 +287,15 @@ async def test_a_job_overrunning_the_grace_is_cancelled_when_the_grace_ends_and_
     # grace ends, so a pod's terminationGracePeriodSeconds (grace + 10 s) is never overrun and the worker exits 0.
     mailbox.delay = 60.0  # the SMTP server never answers in time
     grace = 8.0
-    env = _env(
-        settings,
-        EMAIL_BACKEND="smtp",
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp_server.port),
-        SMTP_TLS="none",
-        WORKER_SHUTDOWN_GRACE_SECONDS=str(int(grace)),
-    )
     loop = asyncio.get_running_loop()
-    with (tmp_path / "worker.log").open("wb") as log:
-        worker = await start_worker(env, log)
-        try:
-            product = await products(stock=1)
-            order_id = (await place(committed_client, alice, (product, 1))).json()["id"]
-            await mailbox.wait_for_attempt(within=30)
-            worker.send_signal(signal.SIGTERM)
-            signalled = loop.time()
-            status = await asyncio.wait_for(worker.wait(), 60)
-            took = loop.time() - signalled
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+    async with _worker(_smtp_env(settings, smtp_server, grace=grace), tmp_path / "worker.log") as worker:
+        product = await products(stock=1)
+        order_id = (await place(committed_client, alice, (product, 1))).json()["id"]
+        await mailbox.wait_for_attempt(within=30)
+        worker.send_signal(signal.SIGTERM)
+        signalled = loop.time()
+        status = await asyncio.wait_for(worker.wait(), 60)
+        took = loop.time() - signalled
 
     emailed_at = await session.scalar(select(OrderEvent.emailed_at).where(OrderEvent.order_id == uuid.UUID(order_id)))
     assert status == 0
