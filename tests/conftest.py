@@ -16,7 +16,6 @@ so row ids never repeat within a session and keys built from them (email jobs qu
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import time
 import uuid
@@ -41,7 +40,8 @@ from app.config import MIGRATIONS_VERSION_TABLE, PROJECT_ROOT, Settings, alchemy
 from app.db.pooling import driver_options
 from app.main import create_app
 from app.models import metadata
-from tests.support import AuthHeaders, UserMaker, asgi_transport
+from tests.support import AuthHeaders, UserMaker, asgi_transport, webhook_redis_url
+from tests.watchdog import running_tasks
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
@@ -92,8 +92,7 @@ class QueueGuard:
 
     def waiting_workers(self) -> list[dict[str, Any]]:
         assert self.redis_url is not None
-        number = int(self.redis_url.rsplit("/", 1)[1] or 0)
-        watched = {number, (number + 1) % 16}
+        watched = {_db_number(self.redis_url), _db_number(webhook_redis_url(self.redis_url))}
         with SyncRedis.from_url(self.redis_url) as client:
             clients: list[dict[str, Any]] = client.client_list()
         return [c for c in clients if int(c.get("db", -1)) in watched and "b" in c.get("flags", "")]
@@ -106,19 +105,13 @@ class QueueGuard:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"{len(waiting)} Redis clients of a worker outlived the test, still waiting for jobs "
-                    f"(first: {waiting[0]}); asyncio tasks still running:\n{_running_tasks()}"
+                    f"(first: {waiting[0]}); asyncio tasks still running:\n{running_tasks()}"
                 )
             time.sleep(0.1)
 
 
-def _running_tasks() -> str:
-    """Every unfinished asyncio task of the process with its stack (for the guard's message)."""
-    out = io.StringIO()
-    for task in list(getattr(asyncio.tasks, "_all_tasks", ())):
-        if not task.done():
-            print(f"--- {task!r}", file=out)
-            task.print_stack(file=out)
-    return out.getvalue()
+def _db_number(redis_url: str) -> int:
+    return int(redis_url.rsplit("/", 1)[1] or 0)
 
 
 _QUEUE_GUARD = QueueGuard()

@@ -282,3 +282,11 @@ def count_driver_statements(engine: AsyncEngine) -> Iterator[list[str]]:
     finally:
         for driver in drivers:
             driver.remove_query_logger(log)
+
+
+def webhook_redis_url(redis_url: str | None) -> str:
+    """The webhook tests' Redis database, next to the session's (``redis_url``): their webhook queue is theirs alone,
+    so no other test's worker can take their jobs with its own settings (which refuse http:// and private targets)."""
+    assert redis_url is not None
+    server, number = redis_url.rsplit("/", 1)
+    return f"{server}/{(int(number or 0) + 1) % 16}"

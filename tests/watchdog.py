@@ -8,6 +8,7 @@ halfway there this plugin prints the stack of every asyncio task, naming what ea
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,20 +20,27 @@ DUMP_AFTER_FRACTION = 0.5
 _STDERR = sys.__stderr__ or sys.stderr
 
 
-def _dump_tasks(nodeid: str, after: float) -> None:
-    print(f"\n=== {nodeid} still running after {after:.0f} s; asyncio tasks:", file=_STDERR)
+def running_tasks() -> str:
+    """Every unfinished asyncio task of the process (every loop's, read from any thread) with its stack."""
     for _ in range(3):  # the set can change under us; diagnostics only
         try:
-            tasks = list(getattr(asyncio.tasks, "_all_tasks", ()))  # every loop's tasks, from this thread
+            tasks = list(getattr(asyncio.tasks, "_all_tasks", ()))
             break
         except RuntimeError:
             continue
     else:
-        return
+        return ""
+    out = io.StringIO()
     for task in tasks:
         if not task.done():
-            print(f"--- {task!r}", file=_STDERR)
-            task.print_stack(file=_STDERR)
+            print(f"--- {task!r}", file=out)
+            task.print_stack(file=out)
+    return out.getvalue()
+
+
+def _dump_tasks(nodeid: str, after: float) -> None:
+    print(f"\n=== {nodeid} still running after {after:.0f} s; asyncio tasks:", file=_STDERR)
+    print(running_tasks(), end="", file=_STDERR)
     _STDERR.flush()
 
 

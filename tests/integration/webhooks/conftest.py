@@ -27,7 +27,7 @@ from tests.conftest import running
 from tests.integration.core.dedicated_app import dedicated_settings
 from tests.integration.events import conftest as event_fixtures
 from tests.integration.events.conftest import SMTPServer
-from tests.support import AuthHeaders, UserMaker, free_port, in_process_client
+from tests.support import AuthHeaders, UserMaker, free_port, in_process_client, webhook_redis_url
 
 Action = int | Literal["hang"]
 
@@ -116,18 +116,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     await server.stop()
 
 
-def webhook_redis_url(base: Settings) -> str:
-    """A Redis database of the webhook tests' own, next to the session's: their webhook queue is theirs alone, so an
-    in-process worker of another test's app that is still stopping cannot take their jobs (with its settings, which
-    refuse http:// and private targets)."""
-    assert base.redis_url is not None
-    server, number = base.redis_url.rsplit("/", 1)
-    return f"{server}/{(int(number or 0) + 1) % 16}"
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _empty_webhook_redis(settings: Settings) -> None:
-    with SyncRedis.from_url(webhook_redis_url(settings)) as client:
+    with SyncRedis.from_url(webhook_redis_url(settings.redis_url)) as client:
         client.flushdb()
 
 
@@ -135,7 +126,7 @@ def webhook_settings(base: Settings, smtp_port: int, **env: str) -> Settings:
     """An in-process worker, private and http:// targets allowed (the receiver is on 127.0.0.1), fast retries, a
     Redis database of its own; ``env`` overrides any of it."""
     defaults = {
-        "REDIS_URL": webhook_redis_url(base),
+        "REDIS_URL": webhook_redis_url(base.redis_url),
         "WORKER_IN_PROCESS": "true",
         "EMAIL_BACKEND": "smtp",
         "SMTP_HOST": "127.0.0.1",

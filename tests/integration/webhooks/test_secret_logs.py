@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
 from tests.integration.core.test_log_secrets import _empty_tables, _pieces, _run_script, _wait_for_line
-from tests.integration.webhooks.conftest import Receiver, webhook_redis_url
-from tests.support import AddressMaker, ProductMaker, UserMaker, api_and_worker, process_env
+from tests.integration.webhooks.conftest import Receiver
+from tests.support import AddressMaker, ProductMaker, UserMaker, api_and_worker, process_env, webhook_redis_url
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ async def test_a_delivery_failing_with_an_error_that_quotes_the_secrets_logs_nei
         WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
         WEBHOOK_ALLOW_INSECURE="true",
         WEBHOOK_RETRY_DELAY="0.1",
-        REDIS_URL=webhook_redis_url(settings),  # the webhook tests' own queue (see the conftest)
+        REDIS_URL=webhook_redis_url(settings.redis_url),  # the webhook tests' own queue (see the conftest)
     )
     log_path = tmp_path / "output.log"
     with log_path.open("wb") as log:
